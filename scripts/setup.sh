@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, and only what is missing: npm dependencies,
+# Debian packages, and upstream binaries built from Go modules into ~/.cache/sandbox-operator.
+# Safe to run any number of times. Usage: scripts/setup.sh [test|demo]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux)
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: Debian packages missing: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packaged containerd starts a system service; our tests and demo run their own.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet containerd 2>/dev/null; then systemctl stop containerd || true; fi
+fi
+
+npx tsx test/harness/build.ts

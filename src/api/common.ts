@@ -1,0 +1,112 @@
+// Schema pieces shared by every sandboxing.dev type: Kubernetes shapes (LabelSelector,
+// Toleration, Condition, quantities) written once, so types, CRDs and validation agree.
+import { Type, type Static, type TSchema, type SchemaOptions } from "@sinclair/typebox";
+
+export const GROUP = "sandboxing.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The sandbox backends the operator knows how to install and verify. */
+export const BACKENDS = ["kata-qemu", "kata-clh", "kata-fc", "gvisor"] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+/** A string restricted to a fixed set, written as a plain JSON-schema enum (structural for CRDs). */
+export function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ ...options, type: "string", enum: [...values] });
+}
+
+/** A CEL rule the apiserver evaluates; `fieldPath` points the error at the offending field. */
+export interface CelRule {
+  rule: string;
+  message: string;
+  fieldPath?: string;
+  reason?: "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueRequired" | "FieldValueDuplicate";
+}
+
+export function cel(...rules: CelRule[]): { "x-kubernetes-validations": CelRule[] } {
+  return { "x-kubernetes-validations": rules };
+}
+
+export const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+export const DnsLabel = (options: SchemaOptions = {}) =>
+  Type.String({ pattern: DNS_LABEL, minLength: 1, maxLength: 63, ...options });
+
+/** A Kubernetes resource quantity ("512Mi", "2Gi", "250m"), checked by the apiserver's own parser. */
+export const Quantity = (options: SchemaOptions = {}) =>
+  Type.String({
+    maxLength: 32,
+    ...options,
+    ...cel({ rule: "isQuantity(self)", message: "must be a Kubernetes quantity such as 512Mi, 2Gi or 250m" }),
+  });
+
+const LABEL_KEY = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+const LABEL_VALUE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+
+export const LabelSelectorRequirement = Type.Object(
+  {
+    key: Type.String({ pattern: LABEL_KEY, maxLength: 317, description: "The label key the selector applies to." }),
+    operator: StringEnum(["In", "NotIn", "Exists", "DoesNotExist"] as const),
+    values: Type.Optional(Type.Array(Type.String({ pattern: LABEL_VALUE, maxLength: 63 }), { maxItems: 64 })),
+  },
+  cel(
+    {
+      rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+      message: "values must be non-empty for operators In and NotIn, and empty for Exists and DoesNotExist",
+    },
+  ),
+);
+
+export const LabelSelector = Type.Object(
+  {
+    matchLabels: Type.Optional(
+      Type.Record(Type.String(), Type.String({ pattern: LABEL_VALUE, maxLength: 63 }), {
+        ...cel({ rule: "self.all(k, k.matches('" + LABEL_KEY.replace(/\\/g, "\\\\") + "'))", message: "every matchLabels key must be a valid label key such as node-role.kubernetes.io/worker" }),
+        maxProperties: 64,
+      }),
+    ),
+    matchExpressions: Type.Optional(Type.Array(LabelSelectorRequirement, { maxItems: 32 })),
+  },
+  { description: "A label selector over Nodes; {} selects every node." },
+);
+export type LabelSelector = Static<typeof LabelSelector>;
+
+export const Toleration = Type.Object({
+  key: Type.Optional(Type.String({ maxLength: 317 })),
+  operator: Type.Optional(StringEnum(["Exists", "Equal"] as const)),
+  value: Type.Optional(Type.String({ maxLength: 63 })),
+  effect: Type.Optional(StringEnum(["NoSchedule", "PreferNoSchedule", "NoExecute"] as const)),
+  tolerationSeconds: Type.Optional(Type.Integer()),
+});
+export type Toleration = Static<typeof Toleration>;
+
+/** metav1.Condition, as the apiserver defines it. */
+export const Condition = Type.Object({
+  type: Type.String({ maxLength: 316, pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$" }),
+  status: StringEnum(["True", "False", "Unknown"] as const),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  lastTransitionTime: Type.String({ format: "date-time" }),
+  reason: Type.String({ minLength: 1, maxLength: 1024, pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$" }),
+  message: Type.String({ maxLength: 32768 }),
+});
+export type Condition = Static<typeof Condition>;
+
+export const Conditions = Type.Array(Condition, {
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["type"],
+  maxItems: 16,
+});
+
+export const ResourceOverhead = Type.Object(
+  {
+    cpu: Type.Optional(Quantity({ description: "CPU the sandbox itself uses per pod, e.g. 250m." })),
+    memory: Type.Optional(Quantity({ description: "Memory the sandbox itself uses per pod, e.g. 320Mi." })),
+  },
+  { description: "Per-pod overhead charged to pods of this RuntimeClass (RuntimeClass overhead.podFixed)." },
+);
+export type ResourceOverhead = Static<typeof ResourceOverhead>;
+
+/** Kubernetes object metadata as far as our schemas care; the apiserver owns the rest. */
+export const ObjectMeta = Type.Object({}, { additionalProperties: true });
+
+export type Schema = TSchema;

@@ -1,0 +1,230 @@
+// SandboxConfig: what the admin wants (which nodes, which runtimes, classes, rollout, uninstall,
+// pod policy). One schema is the source of the TS type, the CRD and the controller's validation.
+import { Type, type Static } from "@sinclair/typebox";
+import {
+  BACKENDS,
+  Conditions,
+  DnsLabel,
+  LabelSelector,
+  Quantity,
+  ResourceOverhead,
+  StringEnum,
+  Toleration,
+  cel,
+} from "./common.js";
+
+export const SANDBOXCONFIG_KIND = "SandboxConfig";
+export const SANDBOXCONFIG_PLURAL = "sandboxconfigs";
+/** The one SandboxConfig a cluster has (ADR 0001): cluster-wide settings are singletons, like OpenShift's config objects. */
+export const SANDBOXCONFIG_NAME = "cluster";
+export const DEFAULT_RUNTIMECLASS = "sandboxed";
+
+export const BackendSchema = StringEnum(BACKENDS, { description: "A sandbox backend: kata-qemu, kata-clh, kata-fc or gvisor." });
+
+/** RuntimeClass names the operator gives each backend's own class. */
+export const BACKEND_CLASS: Record<(typeof BACKENDS)[number], string> = {
+  "kata-qemu": "kata",
+  "kata-clh": "kata-clh",
+  "kata-fc": "kata-fc",
+  gvisor: "gvisor",
+};
+
+const ANNOTATION_KEY = "^(io\\.katacontainers\\.|dev\\.gvisor\\.)[A-Za-z0-9._/-]+$";
+
+export const Variant = Type.Object(
+  {
+    name: DnsLabel({ description: "RuntimeClass (and CRI handler) name of this variant." }),
+    backend: BackendSchema,
+    vcpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: "Guest vCPUs (Kata only)." })),
+    memory: Type.Optional(Quantity({ description: "Guest memory, e.g. 2Gi (Kata only)." })),
+    kernelParams: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\s]+$" }), {
+        maxItems: 32,
+        description: "Extra guest kernel command-line parameters, one per item (Kata only).",
+      }),
+    ),
+    overhead: Type.Optional(ResourceOverhead),
+  },
+  cel({
+    rule: "self.backend != 'gvisor' || (!has(self.vcpus) && !has(self.memory) && !has(self.kernelParams))",
+    message: "vcpus, memory and kernelParams configure a Kata guest VM; remove them or choose a kata-* backend",
+  }),
+);
+export type Variant = Static<typeof Variant>;
+
+const overheadPerBackend = Type.Object(
+  {
+    "kata-qemu": Type.Optional(ResourceOverhead),
+    "kata-clh": Type.Optional(ResourceOverhead),
+    "kata-fc": Type.Optional(ResourceOverhead),
+    gvisor: Type.Optional(ResourceOverhead),
+  },
+  { description: "Overrides of the documented per-backend pod overhead." },
+);
+
+export const SandboxConfigSpec = Type.Object(
+  {
+    nodeSelector: Type.Object(LabelSelector.properties, {
+      description: "Nodes that get sandbox runtimes. {} selects every node.",
+    }),
+    tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: "Tolerations for the agent and copied into the RuntimeClasses' scheduling." })),
+    runtimes: Type.Object(
+      {
+        allowed: Type.Array(BackendSchema, { minItems: 1, maxItems: 4, "x-kubernetes-list-type": "set", description: "Backends that may be installed." }),
+        preferred: Type.Optional(
+          Type.Array(BackendSchema, { maxItems: 4, "x-kubernetes-list-type": "set", description: "Order in which the general RuntimeClass picks a backend on each node; defaults to kata-qemu, kata-clh, kata-fc, gvisor." }),
+        ),
+      },
+      cel({
+        rule: "!has(self.preferred) || self.preferred.all(r, r in self.allowed)",
+        message: "every runtime in runtimes.preferred must also be listed in runtimes.allowed",
+        fieldPath: ".preferred",
+      }),
+    ),
+    runtimeClassName: Type.Optional(
+      DnsLabel({ default: DEFAULT_RUNTIMECLASS, description: "Name of the general RuntimeClass (and its CRI handler)." }),
+    ),
+    variants: Type.Optional(
+      Type.Array(Variant, {
+        maxItems: 16,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        description: "Extra RuntimeClasses with their own guest sizing or kernel parameters.",
+      }),
+    ),
+    overhead: Type.Optional(overheadPerBackend),
+    rollout: Type.Optional(
+      Type.Object(
+        {
+          maxUnavailable: Type.Optional(
+            Type.Unsafe<number | string>({
+              "x-kubernetes-int-or-string": true,
+              anyOf: [{ type: "integer" }, { type: "string" }],
+              default: 1,
+              description: "How many selected nodes may be reconfigured at once: a count (>= 1) or a percentage such as 25%.",
+              ...cel({
+                rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",
+                message: "must be an integer >= 1 or a percentage from 1% to 100%, such as 1 or 25%",
+              }),
+            }),
+          ),
+          drain: Type.Optional(Type.Boolean({ default: false, description: "Drain a node before its runtime restarts." })),
+        },
+        { default: {} },
+      ),
+    ),
+    uninstall: Type.Optional(
+      Type.Object(
+        {
+          whenPodsRun: Type.Optional(
+            StringEnum(["Wait", "Proceed"] as const, {
+              default: "Wait",
+              description: "Wait: uninstall waits while pods use our RuntimeClasses on a node. Proceed: revert anyway.",
+            }),
+          ),
+        },
+        { default: {} },
+      ),
+    ),
+    podPolicy: Type.Optional(
+      Type.Object(
+        {
+          defaultMode: Type.Optional(
+            StringEnum(["enforce", "audit", "off"] as const, {
+              default: "off",
+              description: "Policy for namespaces without the sandboxing.dev/policy label.",
+            }),
+          ),
+        },
+        { default: {} },
+      ),
+    ),
+    allowedSandboxAnnotations: Type.Optional(
+      Type.Array(Type.String({ pattern: ANNOTATION_KEY, maxLength: 253 }), {
+        maxItems: 64,
+        "x-kubernetes-list-type": "set",
+        description: "Pod annotation keys (io.katacontainers.*, dev.gvisor.*) pods may use to reconfigure their sandbox.",
+      }),
+    ),
+    logLevel: Type.Optional(StringEnum(["debug", "info", "warn", "error"] as const, { default: "info" })),
+    installMethod: Type.Optional(
+      StringEnum(["Auto", "DaemonSet", "MachineConfig"] as const, {
+        default: "Auto",
+        description: "Auto: MachineConfig on OpenShift, DaemonSet elsewhere.",
+      }),
+    ),
+  },
+  cel(
+    {
+      rule: "!has(self.variants) || self.variants.all(v, v.backend in self.runtimes.allowed)",
+      message: "every variant's backend must be listed in runtimes.allowed",
+      fieldPath: ".variants",
+    },
+    {
+      rule: "!has(self.variants) || self.variants.all(v, !(v.name in ['kata', 'kata-clh', 'kata-fc', 'gvisor']) && v.name != (has(self.runtimeClassName) ? self.runtimeClassName : 'sandboxed'))",
+      message: "a variant name must differ from the general RuntimeClass name and from the backend classes kata, kata-clh, kata-fc, gvisor",
+      fieldPath: ".variants",
+    },
+  ),
+);
+export type SandboxConfigSpec = Static<typeof SandboxConfigSpec>;
+
+export const NODE_STATES = ["Pending", "Progressing", "Ready", "Degraded", "Uninstalling"] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+export const NodeSummary = Type.Object({
+  name: Type.String(),
+  state: StringEnum(NODE_STATES),
+  backend: Type.Optional(Type.String({ description: "Backend behind the general RuntimeClass on this node." })),
+  reason: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+});
+export type NodeSummary = Static<typeof NodeSummary>;
+
+export const SandboxConfigStatus = Type.Object({
+  observedGeneration: Type.Optional(Type.Integer()),
+  counts: Type.Optional(
+    Type.Object({
+      selected: Type.Integer(),
+      ready: Type.Integer(),
+      progressing: Type.Integer(),
+      degraded: Type.Integer(),
+      uninstalling: Type.Integer(),
+    }),
+  ),
+  nodes: Type.Optional(Type.Array(NodeSummary, { maxItems: 10000 })),
+  runtimeClasses: Type.Optional(Type.Array(Type.String())),
+  platform: Type.Optional(
+    Type.Object({
+      kind: StringEnum(["Kubernetes", "OpenShift"] as const),
+      infrastructure: Type.Optional(Type.String({ description: "OpenShift Infrastructure platform type, e.g. BareMetal." })),
+      installMethod: StringEnum(["DaemonSet", "MachineConfig"] as const),
+      machineConfigPool: Type.Optional(Type.String()),
+      message: Type.Optional(Type.String()),
+    }),
+  ),
+  conditions: Type.Optional(Conditions),
+});
+export type SandboxConfigStatus = Static<typeof SandboxConfigStatus>;
+
+export const SandboxConfig = Type.Object(
+  {
+    apiVersion: Type.String(),
+    kind: Type.String(),
+    metadata: Type.Object({}, { additionalProperties: true }),
+    spec: SandboxConfigSpec,
+    status: Type.Optional(SandboxConfigStatus),
+  },
+  cel({
+    rule: "self.metadata.name == 'cluster'",
+    message: "there is one SandboxConfig per cluster and it must be named 'cluster'",
+  }),
+);
+
+export interface SandboxConfig {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; generation?: number; resourceVersion?: string; uid?: string; deletionTimestamp?: string; finalizers?: string[]; [k: string]: unknown };
+  spec: SandboxConfigSpec;
+  status?: SandboxConfigStatus;
+}
