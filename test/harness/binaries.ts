@@ -39,6 +39,8 @@ export const COMPONENTS: Record<string, Component> = {
   "kube-apiserver": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
   "kube-controller-manager": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
   etcd: { version: ETCD_VERSION, moduleDir: "etcd-bin", pkg: "go.etcd.io/etcd/server/v3" },
+  "ignition-validate": { version: "v2.24.0", moduleDir: "openshift-bins", pkg: "github.com/coreos/ignition/v2/validate" },
+  "operator-verify": { version: "v0.45.0", moduleDir: "openshift-bins", pkg: "github.com/operator-framework/api/cmd/operator-verify" },
 };
 
 export function goEnv(): NodeJS.ProcessEnv {
