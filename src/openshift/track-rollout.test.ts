@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { trackRollout, type NodeView, type PoolView } from "./track-rollout.js";
+import { renderedHasContent, trackRollout, type NodeView, type PoolView } from "./track-rollout.js";
 
 const OURS = "50-sandbox-operator-sandboxed";
 const ref = (name: string, sources: string[]) => ({ name, source: sources.map((s) => ({ apiVersion: "machineconfiguration.openshift.io/v1", kind: "MachineConfig", name: s })) });
@@ -87,5 +87,16 @@ describe("trackRollout (uninstall)", () => {
     assert.equal(mid.complete, false);
     const done = trackRollout({ pool: pool(back, back, { updatedMachineCount: 2, machineCount: 2 }), machineConfig: OURS, inPool, mode: "uninstall", nodes: [n("a", "rendered-sandboxed-eee", "rendered-sandboxed-eee", "Done"), n("b", "rendered-sandboxed-eee", "rendered-sandboxed-eee", "Done")] });
     assert.equal(done.complete, true);
+  });
+});
+
+describe("renderedHasContent", () => {
+  const files = [{ path: "/etc/crio/crio.conf.d/50-sandbox-operator.conf", content: "[crio]\n" }];
+  const rendered = (source: string, extensions = ["sandboxed-containers"]) => ({ metadata: { name: "r" }, spec: { extensions, config: { storage: { files: [{ path: files[0]!.path, contents: { source } }] } } } });
+  it("matches our exact bytes, in either data: URL encoding, and the extension", () => {
+    assert.equal(renderedHasContent(rendered(`data:text/plain;charset=utf-8;base64,${Buffer.from("[crio]\n").toString("base64")}`), files, "sandboxed-containers"), true);
+    assert.equal(renderedHasContent(rendered("data:,%5Bcrio%5D%0A"), files, "sandboxed-containers"), true);
+    assert.equal(renderedHasContent(rendered("data:,old"), files, "sandboxed-containers"), false);
+    assert.equal(renderedHasContent(rendered("data:,%5Bcrio%5D%0A", []), files, "sandboxed-containers"), false);
   });
 });

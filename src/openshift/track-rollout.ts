@@ -1,6 +1,7 @@
 // Pure rollout tracking for the MachineConfig path: per-node state from the pool's rendered
 // configs and each node's MCO annotations, matched on OUR MachineConfig (never on pool activity).
 import type { NodeState } from "../api/index.js";
+import { decodeDataUrl } from "./render-machineconfig.js";
 
 export const MCO_CURRENT_CONFIG = "machineconfiguration.openshift.io/currentConfig";
 export const MCO_DESIRED_CONFIG = "machineconfiguration.openshift.io/desiredConfig";
@@ -197,4 +198,33 @@ export function trackRollout(input: RolloutInput): RolloutResult {
       ? nodes.length > 0 && nodes.every((n) => n.state === "Ready")
       : nodes.every((n) => n.reason === "MachineConfigRemoved") && (!pool || (pool.renderedWithOurs === false && pool.updatedMachineCount === pool.machineCount));
   return { nodes, pool, complete };
+}
+
+export interface RenderedMachineConfig {
+  metadata: { name: string };
+  spec?: { config?: { storage?: { files?: Array<{ path?: string; contents?: { source?: string } }> } }; extensions?: string[] };
+}
+
+/**
+ * Whether a rendered MachineConfig carries exactly our current files and the extension: the
+ * content check that tells a config rendered from an older version of our MachineConfig apart.
+ */
+export function renderedHasContent(rendered: RenderedMachineConfig, files: Array<{ path: string; content: string }>, extension: string): boolean {
+  if (!(rendered.spec?.extensions ?? []).includes(extension)) return false;
+  const byPath = new Map((rendered.spec?.config?.storage?.files ?? []).map((f) => [f.path, f.contents?.source]));
+  return files.every((f) => {
+    const source = byPath.get(f.path);
+    if (source === undefined) return false;
+    try {
+      return decodeDataUrl(source) === f.content;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether a rendered MachineConfig writes any of our paths, whatever the version of the content. */
+export function renderedHasAnyPath(rendered: RenderedMachineConfig, files: Array<{ path: string }>): boolean {
+  const paths = new Set((rendered.spec?.config?.storage?.files ?? []).map((f) => f.path));
+  return files.some((f) => paths.has(f.path));
 }
