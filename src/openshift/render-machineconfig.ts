@@ -12,7 +12,7 @@ export const DEFAULT_POOL_ROLE = "sandboxed";
 export const MASTER_POOL = "master";
 export const WORKER_ROLE = "worker";
 export const DEFAULT_CRIO_DROPIN_PATH = "/etc/crio/crio.conf.d/50-sandbox-operator.conf";
-/** Ignition spec version the MachineConfig uses; every supported OpenShift 4.x MCO accepts 3.2.0. */
+/** Ignition spec version the MachineConfig uses: 3.2.0 is accepted by the MCO of OpenShift 4.8 and later. */
 export const IGNITION_VERSION = "3.2.0";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "sandbox-operator" };
 /** Annotation on our MachineConfig: hash of the files it writes, so tracking can tell old content from new. */
