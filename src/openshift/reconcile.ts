@@ -207,18 +207,8 @@ async function installStep(step: Step, selected: Node[]): Promise<OpenShiftRecon
   log.info({ machineConfig: mc.metadata.name, pool: choice.pool, hash: mc.metadata.annotations["sandboxing.dev/content-hash"] }, "MachineConfig applied");
 
   const selectedNames = new Set(selected.map((n) => n.metadata.name));
-  const blockingPods: string[] = [];
-  if (choice.custom) {
-    for (const n of selected) await step.setNodeLabels(n, { [roleLabel]: "" }, (k) => k === roleLabel);
-    // Nodes that left the selection: runtime labels off first, role label (and so the pool) only once no sandboxed pod runs there.
-    const members = await client.list<Node>("Node", { labelSelector: roleLabel });
-    for (const n of members.items.filter((m) => !selectedNames.has(m.metadata.name))) {
-      await step.setNodeLabels(n, {}, isRuntimeLabel);
-      const pods = await step.runningPods(new Set([n.metadata.name]), new Set(classNames));
-      if (pods.length && config.spec.uninstall?.whenPodsRun !== "Proceed") blockingPods.push(...pods);
-      else await step.setNodeLabels(n, {}, (k) => k === roleLabel);
-    }
-  }
+  if (choice.custom) for (const n of selected) await step.setNodeLabels(n, { [roleLabel]: "" }, (k) => k === roleLabel);
+  const blockingPods = await releaseUnselected(step, selectedNames, [...runtimeKeys], choice.custom ? roleLabel : undefined, new Set(classNames));
 
   const pool = await client.getOrNull<PoolView & KubeObject>("MachineConfigPool", choice.pool);
   const rendered = await step.renderedInfo(pool, selected as NodeView[], files);
@@ -243,6 +233,27 @@ async function installStep(step: Step, selected: Node[]): Promise<OpenShiftRecon
   await removeStaleRuntimeClasses(step, new Set(classNames));
 
   return installResult(step, platform, rollout, selected.length, classNames, blockingPods);
+}
+
+/**
+ * Nodes no longer selected: runtime labels off first; the role label (and so the pool and its
+ * MachineConfig) only once no pod with our RuntimeClasses runs there. Returns the pods that wait.
+ */
+async function releaseUnselected(step: Step, selected: Set<string>, runtimeKeys: string[], roleLabel: string | undefined, classNames: Set<string>): Promise<string[]> {
+  const found = new Map<string, Node>();
+  // Label selectors keep this cheap on large clusters: only nodes carrying one of our labels are read.
+  for (const key of [...runtimeKeys, ...(roleLabel ? [roleLabel] : [])]) {
+    for (const n of (await step.client.list<Node>("Node", { labelSelector: key })).items) if (!selected.has(n.metadata.name)) found.set(n.metadata.name, n);
+  }
+  if (found.size === 0) return [];
+  for (const n of found.values()) await step.setNodeLabels(n, {}, (k) => k.startsWith(RUNTIME_LABEL_PREFIX));
+  if (!roleLabel) return [];
+  const pods = step.config.spec.uninstall?.whenPodsRun === "Proceed" ? [] : await step.runningPods(new Set(found.keys()), classNames);
+  for (const n of found.values()) {
+    if (pods.some((p) => p.endsWith(` on ${n.metadata.name}`))) continue;
+    await step.setNodeLabels(n, {}, (k) => k === roleLabel);
+  }
+  return pods;
 }
 
 async function removeStaleRuntimeClasses(step: Step, keep: Set<string>): Promise<string[]> {

@@ -185,6 +185,31 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     assert.equal((await runtimeLabels("w1")).length, 2);
   });
 
+  it("a node leaving the selection: labels off, leaves the pool only once its sandboxed pod is gone", async () => {
+    const changed = content(DROP_IN + "# changed\n");
+    await client.create({ apiVersion: "v1", kind: "Pod", metadata: { name: "tenant-a", namespace: "default" }, spec: { nodeName: "w3", runtimeClassName: "kata", containers: [{ name: "c", image: "registry.invalid/app:1" }] } } as AnyObject);
+    await client.mergePatch("Node", "w3", { metadata: { labels: { sandbox: null } } });
+    const r = await reconcile({ content: changed });
+    assert.deepEqual(r.blockingPods, ["default/tenant-a on w3"]);
+    assert.equal(cond(r, "Progressing").reason, "NodeRemovalBlockedByPods");
+    assert.equal(r.done, false);
+    assert.deepEqual(await runtimeLabels("w3"), [], "no new sandboxed pod lands on w3");
+    assert.equal((await labels("w3"))[RL], "", "w3 stays in the pool while the pod runs");
+
+    await client.call("DELETE", "/api/v1/namespaces/default/pods/tenant-a", { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 });
+    const r2 = await reconcile({ content: changed });
+    assert.equal((await labels("w3"))[RL], undefined, "w3 leaves the pool");
+    assert.equal(r2.done, true);
+    await mco.settle();
+    const w3 = await client.get<Node>("Node", "w3");
+    assert.match(w3.metadata.annotations!["machineconfiguration.openshift.io/currentConfig"]!, /^rendered-worker-/, "the MCO moved w3 back to the worker pool");
+
+    await client.mergePatch("Node", "w3", { metadata: { labels: { sandbox: "yes" } } });
+    await reconcile({ content: changed });
+    await mco.settle();
+    assert.equal((await reconcile({ content: changed })).done, true);
+  });
+
   it("uninstalls in reverse order, blocked while a sandboxed pod runs", async () => {
     const changed = content(DROP_IN + "# changed\n");
     await client.create({ apiVersion: "v1", kind: "Pod", metadata: { name: "untrusted", namespace: "default" }, spec: { nodeName: "w2", runtimeClassName: "sandboxed", containers: [{ name: "c", image: "registry.invalid/app:1" }] } } as AnyObject);
