@@ -25,4 +25,5 @@ export { renderRuntimeClasses, machineConfigBackends, runtimeLabel, MACHINECONFI
 export { trackRollout, renderedIndex, containsOurs, renderedHasContent, renderedHasAnyPath } from "./track-rollout.js";
 export type { RolloutInput, RolloutResult, NodeRollout, PoolSummary, RenderedInfo } from "./track-rollout.js";
 export { renderBundle, renderCsv, bundleAnnotations } from "./render-bundle.js";
+export { machineConfigNodeConditions } from "./render-node-conditions.js";
 export type { BundleInputs, DeploymentSpec, PolicyRule } from "./render-bundle.js";
