@@ -35,7 +35,11 @@ export interface BundleInputs {
 
 export const PACKAGE = "sandbox-operator";
 export const DEFAULT_CHANNEL = "alpha";
-/** CEL isQuantity() in our CRD validation and admissionregistration v1 ValidatingAdmissionPolicy need Kubernetes 1.30. */
+/**
+ * The CRDs' CEL rules call isQuantity(), which new CRDs may use from Kubernetes 1.29 (library added
+ * in 1.28, allowed in new expressions one release later); 1.30 also serves ValidatingAdmissionPolicy
+ * as admissionregistration.k8s.io/v1, which the admission component may use (DESIGN.md).
+ */
 export const MIN_KUBE_VERSION = "1.30.0";
 
 /** Our icon: a shield (isolation) around a box (the container), drawn for this project. */
