@@ -207,10 +207,13 @@ async function installStep(step: Step, selected: Node[]): Promise<OpenShiftRecon
   log.info({ machineConfig: mc.metadata.name, pool: choice.pool, hash: mc.metadata.annotations["sandboxing.dev/content-hash"] }, "MachineConfig applied");
 
   const selectedNames = new Set(selected.map((n) => n.metadata.name));
-  if (choice.custom) for (const n of selected) await step.setNodeLabels(n, { [roleLabel]: "" }, (k) => k === roleLabel);
+  const pool = await client.getOrNull<PoolView & KubeObject>("MachineConfigPool", choice.pool);
+  // Nodes join only once the pool's target config includes our MachineConfig: joining earlier
+  // would move them to a config without it first, an update (and possibly a reboot) for nothing.
+  const poolRendered = Boolean(pool?.spec?.configuration?.source?.some((s) => s.name === mc.metadata.name));
+  if (choice.custom && poolRendered) for (const n of selected) await step.setNodeLabels(n, { [roleLabel]: "" }, (k) => k === roleLabel);
   const blockingPods = await releaseUnselected(step, selectedNames, [...runtimeKeys], choice.custom ? roleLabel : undefined, new Set(classNames));
 
-  const pool = await client.getOrNull<PoolView & KubeObject>("MachineConfigPool", choice.pool);
   const rendered = await step.renderedInfo(pool, selected as NodeView[], files);
   const rollout = trackRollout({
     pool,
@@ -226,7 +229,6 @@ async function installStep(step: Step, selected: Node[]): Promise<OpenShiftRecon
   for (const r of rollout.nodes) {
     const node = byName.get(r.name)!;
     const want = r.state === "Ready" ? Object.fromEntries([...runtimeKeys].map((k) => [k, "true"])) : {};
-    if (choice.custom) want[roleLabel] = "";
     await step.setNodeLabels(node, want, (k) => isRuntimeLabel(k));
   }
   for (const rc of classes) await client.apply(rc);

@@ -146,7 +146,7 @@ interface NodeFacts {
 }
 
 function installState(f: NodeFacts, machineConfig: string): Omit<NodeRollout, "name" | "runsOurs" | "inPool"> {
-  if (!f.inPool) return { state: "Pending", reason: "JoiningPool", message: "waiting for the node to join the MachineConfigPool" };
+  if (!f.inPool) return { state: "Pending", reason: "JoiningPool", message: `the node joins the pool once the pool's rendered config includes ${machineConfig}` };
   if (!f.current) return { state: "Pending", reason: "WaitingForMachineConfigDaemon", message: "the node has no machineconfiguration.openshift.io/currentConfig annotation yet" };
   if (f.mcoState === "Degraded" || f.mcoState === "Unreconcilable") {
     const why = f.mcoReason ? `: ${f.mcoReason}` : "";

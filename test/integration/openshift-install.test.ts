@@ -91,18 +91,23 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     assert.equal(decodeDataUrl(files["/etc/kata-containers/sandboxed/configuration.toml"]!.contents.source), KATA);
     for (const f of Object.values(files)) assert.deepEqual([f.mode, f.overwrite], [0o644, true]);
 
+    for (const n of ["w1", "w2", "w3"]) assert.equal((await labels(n))[RL], undefined, `${n} waits until the pool has rendered our MachineConfig`);
+    assert.deepEqual(states(r1), { w1: "Pending", w2: "Pending", w3: "Pending" });
+    assert.equal(r1.nodes[0]!.reason, "JoiningPool");
+    await mco.render();
+    const r1b = await reconcile();
     for (const n of ["w1", "w2", "w3"]) assert.equal((await labels(n))[RL], "", `${n} joins the pool`);
     for (const n of ["w4", "w5"]) assert.equal((await labels(n))[RL], undefined, `${n} is not selected`);
+    assert.deepEqual(states(r1b), { w1: "Pending", w2: "Pending", w3: "Pending" });
+    assert.equal(r1b.nodes[0]!.reason, "WaitingForRender", "joined; the MCO has not moved it yet");
     for (const n of ["w1", "w2", "w3"]) assert.deepEqual(await runtimeLabels(n), [], "no runtime label before the MCO is done");
     const classes = (await client.list<KubeObject & { handler: string; scheduling: { nodeSelector: Record<string, string> } }>("RuntimeClass")).items;
     assert.deepEqual(classes.map((c) => `${c.metadata.name}:${c.handler}:${Object.keys(c.scheduling.nodeSelector)[0]}`).sort(), ["kata:kata:sandboxing.dev/runtime.kata", "sandboxed:sandboxed:sandboxing.dev/runtime.sandboxed"]);
     assert.equal(r1.done, false);
     assert.equal(r1.requeueAfterMs, 5000);
     assert.equal(r1.platform.machineConfigPool, "sandboxed");
-    assert.deepEqual(states(r1), { w1: "Pending", w2: "Pending", w3: "Pending" });
 
-    // The MCO renders the pool (worker configs + ours) and starts one node at a time, as maxUnavailable says.
-    await mco.render();
+    // The MCO starts one node at a time, as maxUnavailable says.
     assert.deepEqual(await mco.startUpdates(1), ["w1"]);
     await mco.syncStatus();
     const r2 = await reconcile();
