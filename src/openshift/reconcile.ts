@@ -275,7 +275,8 @@ function installResult(step: Step, platform: PlatformStatus, rollout: RolloutRes
   const c = counts(nodes, selected);
   const degraded = rollout.nodes.filter((n) => n.state === "Degraded");
   const pool = rollout.pool;
-  const poolText = pool ? `pool ${pool.name}: ${pool.updatedMachineCount}/${pool.machineCount} updated, ${pool.degradedMachineCount} degraded` : `pool ${platform.machineConfigPool} has no status yet`;
+  const paused = pool?.paused ? " (paused by an admin: the MCO updates no node until spec.paused is false)" : "";
+  const poolText = pool ? `pool ${pool.name}: ${pool.updatedMachineCount}/${pool.machineCount} updated, ${pool.degradedMachineCount} degraded${paused}` : `pool ${platform.machineConfigPool} has no status yet`;
   const conditions: ConditionInput[] = [];
   const done = rollout.complete && blockingPods.length === 0;
   if (selected === 0) conditions.push({ type: "Ready", status: "False", reason: "NoNodesSelected", message: `${FIELD} spec.nodeSelector matches no node` });

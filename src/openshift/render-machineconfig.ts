@@ -62,7 +62,6 @@ export interface MachineConfigPool {
     machineConfigSelector: { matchExpressions: Array<{ key: string; operator: "In"; values: string[] }> };
     nodeSelector: { matchLabels: Record<string, string> };
     maxUnavailable?: number | string;
-    paused: boolean;
   };
 }
 
@@ -166,7 +165,8 @@ export function renderMachineConfigPool(role: string = DEFAULT_POOL_ROLE, opts: 
   const spec: MachineConfigPool["spec"] = {
     machineConfigSelector: { matchExpressions: [{ key: MC_ROLE_LABEL, operator: "In", values: [WORKER_ROLE, role] }] },
     nodeSelector: { matchLabels: { [nodeRoleLabel(role)]: "" } },
-    paused: false,
+    // spec.paused is left out on purpose: admins pause pools to choose when nodes reboot, and
+    // server-side apply must not take that field from them.
   };
   if (opts.maxUnavailable !== undefined) spec.maxUnavailable = opts.maxUnavailable;
   return {

@@ -23,7 +23,7 @@ export interface PoolCondition {
 /** The fields of a MachineConfigPool tracking reads. */
 export interface PoolView {
   metadata: { name: string };
-  spec?: { configuration?: ObjectRef };
+  spec?: { configuration?: ObjectRef; paused?: boolean };
   status?: {
     configuration?: ObjectRef;
     machineCount?: number;
@@ -69,6 +69,8 @@ export interface PoolSummary {
   renderedWithOurs: boolean | undefined;
   updated: boolean;
   updating: boolean;
+  /** An admin paused the pool: the MCO updates none of its nodes until it is unpaused. */
+  paused: boolean;
   degraded?: { reason: string; message: string };
 }
 
@@ -129,6 +131,7 @@ export function summarizePool(pool: PoolView, idx: Map<string, RenderedInfo>, ma
     renderedWithOurs: containsOurs(idx, pool.spec?.configuration?.name ?? s.configuration?.name, machineConfig),
     updated: cond(pool, "Updated")?.status === "True",
     updating: cond(pool, "Updating")?.status === "True",
+    paused: pool.spec?.paused === true,
   };
   if (degradedCond) summary.degraded = { reason: degradedCond.reason || degradedCond.type, message: degradedCond.message ?? "" };
   return summary;

@@ -126,15 +126,16 @@ export class McoSimulator {
     await this.client.mergePatch("Node", name, { metadata: { annotations: a } });
   }
 
-  /** The node controller: nodes whose pool target differs from what they run start updating (state Working). */
+  /** The node controller: nodes whose pool target differs from what they run start updating (state Working); paused pools wait. */
   async startUpdates(max = Infinity): Promise<string[]> {
     const pools = await this.pools();
     const started: string[] = [];
     for (const node of (await this.client.list<Node>("Node")).items) {
       if (started.length >= max) break;
       const a = node.metadata.annotations ?? {};
-      const target = this.poolOf(node, pools)?.spec.configuration?.name;
-      if (!target || a[A.state] !== "Done" || a[A.desired] === target) continue;
+      const pool = this.poolOf(node, pools);
+      const target = pool?.spec.configuration?.name;
+      if (!target || pool?.spec.paused || a[A.state] !== "Done" || a[A.desired] === target) continue;
       await this.annotate(node.metadata.name, { [A.desired]: target, [A.state]: "Working" });
       started.push(node.metadata.name);
     }

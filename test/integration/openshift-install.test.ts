@@ -107,6 +107,15 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     assert.equal(r1.requeueAfterMs, 5000);
     assert.equal(r1.platform.machineConfigPool, "sandboxed");
 
+    // An admin pauses the pool to pick the reboot window; our apply must not unpause it.
+    await client.mergePatch("MachineConfigPool", "sandboxed", { spec: { paused: true } });
+    await mco.syncStatus();
+    const paused = await reconcile();
+    assert.equal((await client.get<AnyObject & { spec: { paused?: boolean } }>("MachineConfigPool", "sandboxed")).spec.paused, true, "still paused after our apply");
+    assert.match(cond(paused, "Progressing").message, /paused by an admin/);
+    assert.deepEqual(await mco.startUpdates(), [], "the MCO leaves a paused pool alone");
+    await client.mergePatch("MachineConfigPool", "sandboxed", { spec: { paused: false } });
+
     // The MCO starts one node at a time, as maxUnavailable says.
     assert.deepEqual(await mco.startUpdates(1), ["w1"]);
     await mco.syncStatus();
@@ -150,6 +159,7 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     assert.deepEqual(done.counts, { selected: 3, ready: 3, progressing: 0, degraded: 0, uninstalling: 0 });
     assert.deepEqual([cond(done, "Ready").status, cond(done, "Ready").reason], ["True", "AllNodesReady"]);
     assert.equal(cond(done, "Degraded").status, "False");
+    assert.match(cond(done, "Progressing").message, /pool sandboxed: 3\/3 updated, 0 degraded$/);
     for (const n of ["w1", "w2", "w3"]) assert.deepEqual(await runtimeLabels(n), ["sandboxing.dev/runtime.kata", "sandboxing.dev/runtime.sandboxed"]);
     for (const n of ["w4", "w5", "m1"]) assert.deepEqual(await runtimeLabels(n), []);
   });
