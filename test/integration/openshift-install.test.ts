@@ -160,6 +160,14 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     assert.deepEqual([cond(done, "Ready").status, cond(done, "Ready").reason], ["True", "AllNodesReady"]);
     assert.equal(cond(done, "Degraded").status, "False");
     assert.match(cond(done, "Progressing").message, /pool sandboxed: 3\/3 updated, 0 degraded$/);
+    // The result is shaped for SandboxConfig.status: the apiserver's schema accepts it as is.
+    const now = new Date().toISOString();
+    const status = { observedGeneration: config.metadata.generation, platform: done.platform, counts: done.counts, nodes: done.nodes, runtimeClasses: done.runtimeClasses, conditions: done.conditions.map((c) => ({ ...c, lastTransitionTime: now, observedGeneration: config.metadata.generation })) };
+    await client.mergePatch("SandboxConfig", "cluster", { status }, { subresource: "status" });
+    const stored = await client.get<SandboxConfig>("SandboxConfig", "cluster");
+    assert.deepEqual(stored.status?.counts, done.counts);
+    assert.equal(stored.status?.platform?.machineConfigPool, "sandboxed");
+    assert.equal(stored.status?.nodes?.length, 3);
     for (const n of ["w1", "w2", "w3"]) assert.deepEqual(await runtimeLabels(n), ["sandboxing.dev/runtime.kata", "sandboxing.dev/runtime.sandboxed"]);
     for (const n of ["w4", "w5", "m1"]) assert.deepEqual(await runtimeLabels(n), []);
   });
