@@ -120,7 +120,7 @@ class Step {
     node.metadata.labels = updated.metadata.labels;
   }
 
-  /** Rendered configs the pool does not describe, read and checked for our files. */
+  /** Every rendered config the pool or the nodes name, read and checked for our files (exact bytes, or any of our paths). */
   async renderedInfo(pool: PoolView | null, nodes: NodeView[], files: Array<{ path: string; content: string }>, match: "exact" | "anyPath" = "exact"): Promise<RenderedInfo[]> {
     const names = new Set<string>();
     for (const n of nodes) for (const k of [MCO_CURRENT_CONFIG, MCO_DESIRED_CONFIG]) if (n.metadata.annotations?.[k]) names.add(n.metadata.annotations[k]!);
