@@ -11,6 +11,9 @@ export const CACHE_DIR = process.env.SANDBOX_OPERATOR_CACHE ?? join(homedir(), "
 
 const K8S_VERSION = "v1.34.4";
 const ETCD_VERSION = "v3.6.16";
+const CONTAINERD2_VERSION = "v2.4.2";
+// gVisor publishes Go-buildable sources on its `go` branch; the proxy serves it as this pseudo-version.
+const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
 
 interface Component {
   version: string;
@@ -20,6 +23,8 @@ interface Component {
   tags?: string;
   ldflags?: string;
   cgo?: boolean;
+  /** File name of the built binary when it differs from the component name. */
+  binName?: string;
 }
 
 function k8sLdflags(): string {
@@ -39,6 +44,13 @@ export const COMPONENTS: Record<string, Component> = {
   "kube-apiserver": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
   "kube-controller-manager": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
   etcd: { version: ETCD_VERSION, moduleDir: "etcd-bin", pkg: "go.etcd.io/etcd/server/v3" },
+  // containerd 2.x for the node tier's drop-in path (Debian ships 1.6); CGO off drops btrfs only.
+  containerd2: { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/containerd", binName: "containerd" },
+  "containerd2-shim-runc-v2": { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", binName: "containerd-shim-runc-v2" },
+  ctr2: { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/ctr", binName: "ctr" },
+  // gVisor: runsc and its containerd shim from the same source, so their flags agree.
+  runsc: { version: GVISOR_VERSION, moduleDir: "gvisor-bin", pkg: "gvisor.dev/gvisor/runsc" },
+  "containerd-shim-runsc-v1": { version: GVISOR_VERSION, moduleDir: "gvisor-bin", pkg: "gvisor.dev/gvisor/shim" },
 };
 
 export function goEnv(): NodeJS.ProcessEnv {
@@ -54,7 +66,7 @@ export function goEnv(): NodeJS.ProcessEnv {
 export function binaryPath(name: string): string {
   const c = COMPONENTS[name];
   if (!c) throw new Error(`unknown harness component ${name}; known: ${Object.keys(COMPONENTS).join(", ")}`);
-  return join(CACHE_DIR, "bin", `${name}-${c.version}`, name);
+  return join(CACHE_DIR, "bin", `${name}-${c.version}`, c.binName ?? name);
 }
 
 /** Runs a command, printing a one-line progress heartbeat to stderr while it runs. */
