@@ -55,12 +55,15 @@ describe("CRI-O drop-in", () => {
 describe("containerd runtimes", () => {
   for (const version of [1, 2, 3] as const) {
     it(`config version ${version}: tables parse where containerd reads them (golden)`, () => {
-      const out = renderContainerdRuntimes(handlers, { layout, configVersion: version, allowedAnnotations: allowed });
+      const v1x = version < 3;
+      const out = renderContainerdRuntimes(handlers, { layout, configVersion: version, allowedAnnotations: allowed, runtimeTypeAsPath: v1x, redeclareDefault: v1x ? "runc" : undefined });
       golden(`containerd-v${version}.toml`, out);
       const rt = at(parse(out) as Tree, runtimesKeyPath(version));
-      assert.equal(at(rt, ["gvisor"]).runtime_type, "io.containerd.runsc.v1");
+      assert.equal(at(rt, ["gvisor"]).runtime_type, v1x ? "/opt/sandbox-operator/bin/containerd-shim-runsc-v1" : "io.containerd.runsc.v1");
+      assert.equal(at(rt, ["gvisor"]).runtime_path, "/opt/sandbox-operator/bin/containerd-shim-runsc-v1");
+      if (v1x) assert.deepEqual({ ...at(rt, ["runc"]) }, { runtime_type: "io.containerd.runc.v2" }, "the default runtime is re-declared");
       assert.equal(at(rt, ["gvisor", "options"]).ConfigPath, "/opt/sandbox-operator/etc/runsc.toml");
-      assert.equal(at(rt, ["sandboxed"]).runtime_type, "io.containerd.kata.v2");
+      assert.equal(at(rt, ["sandboxed"]).runtime_type, v1x ? "/opt/kata/bin/containerd-shim-kata-v2" : "io.containerd.kata.v2");
       assert.equal(at(rt, ["sandboxed"]).runtime_path, "/opt/kata/bin/containerd-shim-kata-v2");
       assert.deepEqual(at(rt, ["kata"]).pod_annotations, ["io.katacontainers.config.hypervisor.kernel_params"]);
       assert.equal(at(rt, ["kata"]).privileged_without_host_devices, true);

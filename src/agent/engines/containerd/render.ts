@@ -10,6 +10,14 @@ export interface ContainerdRenderOptions {
   /** `version` of the config.toml being edited: 1 (containerd 1.x legacy), 2 (1.x), 3 (2.x). */
   configVersion: ContainerdConfigVersion;
   allowedAnnotations?: readonly string[];
+  /**
+   * Name of the default runtime (default_runtime_name, "runc") to re-declare with containerd's
+   * defaults. containerd decodes `runtimes` as a whole map: a config that relied on the built-in
+   * runc entry loses it once any runtime table appears, and the CRI plugin then refuses to load.
+   */
+  redeclareDefault?: string;
+  /** Put the shim's absolute path in runtime_type (containerd 1.x, which finds shims by name on $PATH otherwise). */
+  runtimeTypeAsPath?: boolean;
 }
 
 /** Where CRI runtime tables live for each config version. */
@@ -39,7 +47,9 @@ export function runtimeEntry(h: DesiredHandler, opts: ContainerdRenderOptions): 
   const kata = isKata(h.backend);
   return {
     // Kata's one shim binary serves every hypervisor; the configuration file picks the hypervisor.
-    runtime_type: kata ? "io.containerd.kata.v2" : "io.containerd.runsc.v1",
+    // containerd 1.x resolves a sandbox's shim from runtime_type only (runtime_path is ignored for
+    // pod sandboxes in 1.6), and takes an absolute path there; 2.x honours runtime_path.
+    runtime_type: opts.runtimeTypeAsPath ? (kata ? opts.layout.kataShim : opts.layout.gvisorShim) : kata ? "io.containerd.kata.v2" : "io.containerd.runsc.v1",
     runtime_path: kata ? opts.layout.kataShim : opts.layout.gvisorShim,
     // A privileged pod in a sandbox must not get the host's /dev.
     privileged_without_host_devices: true,
@@ -56,6 +66,9 @@ export function renderContainerdRuntimes(handlers: readonly DesiredHandler[], op
   const prefix = runtimesPrefix(opts.configVersion);
   const sorted = [...handlers].sort((a, b) => a.name.localeCompare(b.name));
   const parts: string[] = [];
+  if (opts.redeclareDefault) {
+    parts.push(`[${prefix}.${tomlKey(opts.redeclareDefault)}]`, `  runtime_type = "io.containerd.runc.v2"`, ``);
+  }
   for (const h of sorted) {
     const e = runtimeEntry(h, opts);
     const table = `${prefix}.${tomlKey(h.name)}`;
