@@ -113,7 +113,9 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
     `#!/bin/sh
 # Starts this test's containerd detached (its own session), so shims outlive a restart as on a host.
 cd ${dir}
-PATH=${path} setsid ${bin.containerd} --config ${configPath} --root ${dir}/root --state ${dir}/state --address ${socket} >>${dir}/containerd.log 2>&1 </dev/null &
+# Like a host without /etc/containerd/config.toml: built-in defaults (an explicit --config must exist).
+cfg=${configPath}; [ -f "$cfg" ] || cfg=/dev/null
+PATH=${path} setsid ${bin.containerd} --config "$cfg" --root ${dir}/root --state ${dir}/state --address ${socket} >>${dir}/containerd.log 2>&1 </dev/null &
 echo $! > ${dir}/containerd.pid
 `,
   );
