@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 /** Sandbox images containerd 1.6 and 2.x ask for by default; we tag our pause image with each. */
-export const PAUSE_IMAGES = ["registry.k8s.io/pause:3.6", "registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10.1"];
+export const PAUSE_IMAGES = ["registry.k8s.io/pause:3.6", "registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.2"];
 export const TEST_IMAGE = "localhost/sandbox-operator/busybox:1";
 const BUSYBOX = "/usr/bin/busybox";
 const APPLETS = ["sh", "sleep", "uname", "dmesg", "head", "cat", "echo", "true", "ls", "grep", "tail"];
@@ -26,7 +26,8 @@ function requireBusybox(): void {
 /** Writes an OCI image layout archive holding both images; returns its path (cached per dir). */
 export async function buildImageArchive(dir = join(tmpdir(), "sandbox-operator-images")): Promise<string> {
   requireBusybox();
-  const archive = join(dir, "images.oci.tar");
+  // Named by what it holds, so a changed tag list builds a new archive.
+  const archive = join(dir, `images-${sha256([...PAUSE_IMAGES, TEST_IMAGE, ...APPLETS].join(",")).slice(0, 12)}.oci.tar`);
   if (existsSync(archive)) return archive;
   mkdirSync(dir, { recursive: true });
   const work = mkdtempSync(join(dir, "build-"));
