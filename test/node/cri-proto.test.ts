@@ -37,7 +37,7 @@ it("runtime.proto is a faithful subset of k8s.io/cri-api runtime/v1", async () =
     const up = theirs.get(msg);
     assert.ok(up, `message ${msg} does not exist upstream`);
     for (const f of fields) {
-      const u = up.find((x) => x.number === f.number);
+      const u: Field | undefined = up.find((x) => x.number === f.number);
       assert.ok(u, `${msg}.${f.name} = ${f.number}: no field with that number upstream`);
       assert.deepEqual([f.name, f.type, f.typeName.split(".").pop(), f.label], [u.name, u.type, u.typeName.split(".").pop(), u.label], `${msg} field ${f.number}`);
     }
