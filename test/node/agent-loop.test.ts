@@ -95,6 +95,26 @@ describe("agent process <-> SandboxNode on a real apiserver, real containerd 1.6
     assert.equal(c.restarts(), 1);
   });
 
+  it("a broken handler (Kata shim path missing) -> Failed, Degraded=True VerificationFailed with the CRI error, previous config kept", async () => {
+    const before = readFileSync(c.configPath);
+    await kube.mergePatch("SandboxNode", NODE, {
+      spec: { desired: { hash: "loop000000000002", handlers: [{ name: "sandboxed", backend: "gvisor", general: true }, { name: "gvisor", backend: "gvisor" }, { name: "kata", backend: "kata-qemu" }] } },
+    });
+    const o = await eventually("agent reports Failed", async () => {
+      const x = await get();
+      return x.status?.phase === "Failed" && x;
+    }, 90_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${agentLog}`));
+    assert.equal(o.status!.failedHash, "loop000000000002");
+    assert.equal(o.status!.appliedHash, "loop000000000001", "the node still runs the verified hash");
+    const degraded = cond(o, "Degraded")!;
+    assert.equal(degraded.status, "True");
+    assert.equal(degraded.reason, "VerificationFailed");
+    assert.match(degraded.message, /handler kata: CRI RunPodSandbox: .*containerd-shim-kata-v2/);
+    assert.equal(o.status!.handlers!.find((h) => h.name === "kata")!.verified, false);
+    assert.ok(readFileSync(c.configPath).equals(before), "config.toml rolled back byte-for-byte");
+    assert.equal(existsSync(join(root, "opt/sandbox-operator/etc/kata/configuration-kata.toml")), false, "the Kata file of the failed apply is gone");
+  });
+
   it("reverts when the controller sets action Revert: Reverted, config.toml byte-identical", async () => {
     await kube.mergePatch("SandboxNode", NODE, { spec: { action: "Revert", proceed: true } });
     const o = await eventually("agent reports Reverted", async () => {
