@@ -19,6 +19,8 @@ import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState
 import { cleanupVerifySandboxes, verifyHandler, type VerifyResult } from "./verify.js";
 
 export type Desired = NonNullable<SandboxNodeSpec["desired"]>;
+/** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
+export type PhaseHook = (phase: "Verifying" | "RollingBack") => Promise<void>;
 
 export interface NodeAgentOptions {
   hostRoot: string;
@@ -75,8 +77,9 @@ export class NodeAgent {
   private local = (hostPath: string) => join(this.o.hostRoot, hostPath);
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
+  /** Probes the host; KVM's test guest boots only on the first probe of this process. */
   async probe(): Promise<Probe> {
-    this.inventory = await probeHostDetailed({ hostRoot: this.o.hostRoot, criSocket: this.o.criSocket, payloadDir: this.o.payloadDir, kataDir: this.o.kataDir });
+    this.inventory = await probeHostDetailed({ hostRoot: this.o.hostRoot, criSocket: this.o.criSocket, payloadDir: this.o.payloadDir, kataDir: this.o.kataDir, kvm: this.inventory?.probe.kvm });
     return this.inventory.probe;
   }
 
@@ -200,7 +203,7 @@ export class NodeAgent {
     }
   }
 
-  async apply(desired: Desired): Promise<Outcome> {
+  async apply(desired: Desired, onPhase: PhaseHook = async () => undefined): Promise<Outcome> {
     const started = Date.now();
     this.lock.acquire();
     try {
@@ -239,12 +242,14 @@ export class NodeAgent {
       }
       if (!failure) {
         this.state.step(j, "verifying");
+        await onPhase("Verifying");
         results = await this.verifyAll(desired.handlers, fresh.probe.kernel);
         const bad = results.filter((r) => !r.ok);
         if (bad.length) failure = { reason: "VerificationFailed", message: bad.map((r) => `handler ${r.handler}: ${r.message}`).join("; ") };
       }
       if (failure) {
         this.o.log.error({ hash: desired.hash, reason: failure.reason, message: failure.message }, "apply failed; restoring the previous files");
+        await onPhase("RollingBack");
         this.state.rollbackFiles(j);
         if (restart) await this.restartAndWait().catch((e: Error) => (failure!.message += `; restarting after rollback failed: ${e.message}`));
         this.state.end();

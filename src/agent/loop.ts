@@ -50,7 +50,8 @@ export class AgentLoop {
     log.info({ cri: probe.cri, kvm: probe.kvm, backends: probe.backends.map((b) => `${b.backend}:${b.usable ? "usable" : "no"}`) }, "probed host");
     const recovered = await agent.startup();
     if (recovered) log.warn({ recovered }, "finished an interrupted transaction");
-    this.heartbeat = setInterval(() => this.kick(), this.o.heartbeatMs ?? 60_000);
+    // Each heartbeat re-probes (cheap: KVM is not re-tested), so binaries installed later show up.
+    this.heartbeat = setInterval(() => this.kick(true), this.o.heartbeatMs ?? 60_000);
     this.heartbeat.unref();
     let backoff = 1_000;
     while (!this.stopped) {
@@ -80,13 +81,14 @@ export class AgentLoop {
   }
 
   /** Schedules a reconcile; passes never overlap and a burst of events collapses into one more pass. */
-  private kick(): void {
+  private kick(reprobe = false): void {
     if (this.dirty) return;
     this.dirty = true;
     this.running = this.running.then(async () => {
       this.dirty = false;
       if (this.stopped) return;
       try {
+        if (reprobe) await this.o.agent.probe();
         await this.reconcile();
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, "reconcile failed; retrying on the next event or heartbeat");
@@ -120,7 +122,11 @@ export class AgentLoop {
       return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: desired ? "waiting for the rollout gate (spec.proceed)" : "waiting for the controller to compute spec.desired" });
     }
     await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
-    const outcome = await agent.apply(desired);
+    const outcome = await agent.apply(desired, async (phase) => {
+      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s) through CRI` : "verification failed; restoring the previous files" }).catch((e: Error) =>
+        this.o.log.warn({ err: e.message }, "status write failed"),
+      );
+    });
     return this.reportOutcome(obj, outcome, desired.hash);
   }
 

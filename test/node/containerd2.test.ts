@@ -68,6 +68,21 @@ describe("containerd 2.x + runc + gVisor (drop-in path)", { concurrency: false }
     assert.equal(c.restarts(), before);
   });
 
+  it("broken handler (Kata shim path missing): VerificationFailed with the CRI error, drop-in rolled back, gVisor keeps working", async () => {
+    const dropIn = join(root, CONTAINERD_DROPIN);
+    const before = readFileSync(dropIn);
+    const agent = agentFor(c, root, payload);
+    const out = await agent.apply({ hash: "dddd000000000002", handlers: [...desired.handlers, { name: "kata", backend: "kata-qemu" }] });
+    assert.equal(out.ok, false);
+    assert.equal(out.reason, "VerificationFailed");
+    assert.match(out.message, /handler kata: CRI RunPodSandbox/);
+    assert.ok(readFileSync(dropIn).equals(before));
+    const cri = c.cri();
+    const g = await verifyHandler({ cri, handler: "gvisor", image: TEST_IMAGE, logDir: { local: join(root, "vl"), runtime: join(root, "vl") } });
+    assert.equal(g.ok, true, g.message);
+    cri.close();
+  });
+
   it("revert removes the drop-in and the import; config.toml byte-identical; runc pods run", async () => {
     const out = await agentFor(c, root, payload).revert();
     assert.equal(out.ok, true, out.message);

@@ -20,6 +20,8 @@ export interface ProbeOptions {
   kataDir?: string;
   /** How long a test guest may take to print its first console line. */
   guestTimeoutMs?: number;
+  /** A KVM result from an earlier probe: booting a test guest again on every re-probe is wasteful. */
+  kvm?: Probe["kvm"];
 }
 
 /** What the probe found, with the host paths the engines need. */
@@ -183,7 +185,7 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], layout: 
 
 export async function probeHostDetailed(o: ProbeOptions): Promise<HostInventory> {
   const kataDir = o.kataDir ?? "/opt/kata";
-  const [{ cri, socket }, kvm] = await Promise.all([probeCri(o), probeKvm(o, kataDir)]);
+  const [{ cri, socket }, kvm] = await Promise.all([probeCri(o), o.kvm ? Promise.resolve(o.kvm) : probeKvm(o, kataDir)]);
   const arch = nodeArchName();
   const kernel = readTrim(under(o.hostRoot, "/proc/sys/kernel/osrelease")) ?? release();
   const vhostVsock = existsSync(under(o.hostRoot, "/dev/vhost-vsock"));
