@@ -106,27 +106,45 @@ describe("containerd 1.6 (Debian) + runc + gVisor", { concurrency: false }, () =
     rmSync(broken, { recursive: true, force: true });
   });
 
-  it("agent killed between write and restart: the next start rolls back, then the apply completes", async () => {
-    const next: Desired = { hash: "cccc000000000003", handlers: [...desired.handlers, { name: "gvisor-2", backend: "gvisor" }] };
-    const input = join(root, "fault-input.json");
+  /** Runs one apply in a child process that SIGKILLs itself at `fault`; returns how it ended. */
+  async function crashAt(fault: string, next: Desired): Promise<string | null> {
+    const input = join(root, `fault-${fault}.json`);
     writeFileSync(input, JSON.stringify({ socket: c.socket, root, payload, restart: c.restartScript, desired: next }));
-    const restartsBefore = c.restarts();
-    const child = await run(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "apply-once.ts"), input], { env: { ...process.env, SANDBOX_AGENT_FAULT: "after-write" } }).then(
+    const child = await run(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "apply-once.ts"), input], { env: { ...process.env, SANDBOX_AGENT_FAULT: fault } }).then(
       () => ({ signal: null as string | null }),
       (e: { signal: string | null }) => ({ signal: e.signal }),
     );
-    assert.equal(child.signal, "SIGKILL", "the agent died at the fault point");
-    assert.equal(c.restarts(), restartsBefore, "it died before restarting");
-    const agent = agentFor(c, root, payload);
-    assert.equal(agent.state.journal()?.step, "written", "the journal shows where it stopped");
-    assert.match(readFileSync(c.configPath, "utf8"), /gvisor-2/, "the new config was on disk");
-    const recovered = await agent.startup();
-    assert.match(recovered!, /rolled back an interrupted apply/);
-    assert.doesNotMatch(readFileSync(c.configPath, "utf8"), /gvisor-2/);
-    const out = await agent.apply(next);
-    assert.equal(out.ok, true, out.message);
-    assert.equal(agent.state.state()!.appliedHash, next.hash);
-  });
+    return child.signal;
+  }
+
+  // Each case: the agent dies at a named step; the next start rolls back to the last verified
+  // state (restarting the runtime only if the dead agent had restarted it), then applies again.
+  const cases = [
+    { fault: "mid-write", step: "prepared", restartsDuring: 0, restartsToRecover: 0 },
+    { fault: "after-write", step: "written", restartsDuring: 0, restartsToRecover: 0 },
+    { fault: "after-restart", step: "restarted", restartsDuring: 1, restartsToRecover: 1 },
+  ];
+  for (const [i, k] of cases.entries()) {
+    it(`agent killed at ${k.fault}: the next start rolls back, then the apply completes`, async () => {
+      const name = `gvisor-crash-${i}`;
+      const next: Desired = { hash: `cccc00000000000${i}`, handlers: [...desired.handlers, { name, backend: "gvisor" }] };
+      const verified = readFileSync(c.configPath);
+      const r0 = c.restarts();
+      assert.equal(await crashAt(k.fault, next), "SIGKILL", "the agent died at the fault point");
+      assert.equal(c.restarts(), r0 + k.restartsDuring);
+      const agent = agentFor(c, root, payload);
+      assert.equal(agent.state.journal()?.step, k.step, "the journal shows where it stopped");
+      if (k.fault !== "mid-write") assert.match(readFileSync(c.configPath, "utf8"), new RegExp(name), "the new config was on disk");
+      const recovered = await agent.startup();
+      assert.match(recovered!, /rolled back an interrupted apply/);
+      assert.ok(readFileSync(c.configPath).equals(verified), "config.toml is the last verified one again");
+      assert.equal(c.restarts(), r0 + k.restartsDuring + k.restartsToRecover);
+      assert.equal(agent.state.journal(), null);
+      const out = await agent.apply(next);
+      assert.equal(out.ok, true, out.message);
+      assert.equal(agent.state.state()!.appliedHash, next.hash);
+    });
+  }
 
   it("revert: config.toml byte-identical, our files gone, plain runc pods run", async () => {
     const agent = agentFor(c, root, payload);
