@@ -106,11 +106,11 @@ export class NodeAgent {
     const rl = this.runtimeLayout(inv.layout);
     const changes = engine.plan({ handlers, allowedAnnotations: desired.allowedAnnotations ?? [], runtimeLayout: rl, runtimePath: this.runtimePath });
     const hostLayout = inv.layout;
-    for (const f of renderKataConfigs(handlers, { layout: hostLayout, arch: inv.probe.arch, allowedAnnotations: desired.allowedAnnotations })) {
-      // Kata's own file paths inside must be in the runtime's view too.
-      const content = renderKataConfigs([handlers.find((h) => f.path.endsWith(`configuration-${h.name}.toml`))!], { layout: rl, arch: inv.probe.arch, allowedAnnotations: desired.allowedAnnotations })[0]!.content;
-      changes.push({ path: this.local(f.path), content: Buffer.from(content), foreign: false, restart: false });
-    }
+    // Where Kata files go is a host path; what they reference is in the runtime's view.
+    const kataOpts = { arch: inv.probe.arch, allowedAnnotations: desired.allowedAnnotations };
+    const kataAt = renderKataConfigs(handlers, { ...kataOpts, layout: hostLayout });
+    const kataContent = renderKataConfigs(handlers, { ...kataOpts, layout: rl });
+    kataAt.forEach((f, i) => changes.push({ path: this.local(f.path), content: Buffer.from(kataContent[i]!.content), foreign: false, restart: false }));
     if (handlers.some((h) => h.backend === "gvisor")) {
       changes.push({ path: this.local(runscConfigPath(hostLayout)), content: Buffer.from(renderRunscConfig(rl)), foreign: false, restart: false });
       if (inv.shipsGvisor) {
@@ -169,7 +169,8 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
-  private async verifyAll(handlers: readonly DesiredHandler[], hostKernel: string | undefined): Promise<VerifyResult[]> {
+  /** Verifies handlers through CRI; a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
+  private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined): Promise<VerifyResult[]> {
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {
@@ -311,7 +312,7 @@ export class NodeAgent {
       }
       this.state.step(j, "verifying");
       // The runtime's default handler ("") must still run plain pods.
-      const [plain] = await this.verifyAll([{ name: "", backend: "gvisor" }], undefined);
+      const [plain] = await this.verifyAll([{ name: "" }], undefined);
       for (const e of st.edited) this.state.dropBackup(e.path);
       this.state.saveState(null);
       this.state.end();
@@ -324,8 +325,8 @@ export class NodeAgent {
 }
 
 /** A handler's sandbox must really be isolated: gVisor shows its own kernel log, Kata a guest kernel. */
-function checkIsolation(r: VerifyResult, h: DesiredHandler, hostKernel: string | undefined): VerifyResult {
-  if (!r.ok || h.name === "") return r;
+function checkIsolation(r: VerifyResult, h: { name: string; backend?: DesiredHandler["backend"] }, hostKernel: string | undefined): VerifyResult {
+  if (!r.ok || !h.backend) return r;
   if (h.backend === "gvisor" && !/gVisor/i.test(r.dmesg ?? "")) {
     return { ...r, ok: false, message: `handler ${h.name} ran, but the container's kernel log does not show gVisor (kernel ${r.kernel}, dmesg "${r.dmesg}"): the handler is not sandboxed` };
   }

@@ -107,6 +107,9 @@ export class AgentLoop {
     const applied = st?.appliedHash ?? "";
     const probe = agent.inventory?.probe;
     const base = { generation: gen, probe, appliedHash: applied };
+    if (probe?.cri.kind === "unknown" && !st) {
+      return this.report(obj, { ...base, phase: "Failed", reason: "RuntimeNotFound", message: "no containerd or CRI-O found on the node (no CRI socket answered, no binary under the host root); check --host-root and --cri-socket" });
+    }
     if (spec.action === "Revert") {
       if (!spec.proceed) return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: "revert requested; waiting for the rollout gate (spec.proceed)" });
       if (!st) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });

@@ -126,4 +126,28 @@ describe("agent process <-> SandboxNode on a real apiserver, real containerd 1.6
     assert.ok(readFileSync(c.configPath).equals(original));
     assert.equal(existsSync(join(root, "opt/sandbox-operator/bin/runsc")), false);
   });
+
+  it("a node without any CRI runtime reports Degraded=True RuntimeNotFound", async () => {
+    const bare = hostRoot();
+    const name = "agent-loop-bare-node";
+    await kube.delete("SandboxNode", name);
+    await kube.create({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxNode", metadata: { name }, spec: { action: "Apply", proceed: false } } as KubeObject);
+    const p = spawn(process.execPath, ["--import", "tsx", MAIN, "--node-name", name, "--host-root", bare, "--kubeconfig", cp.kubeconfigPath, "--restart-strategy", "none", "--health-port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    p.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+    p.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    try {
+      const o = await eventually("agent reports RuntimeNotFound", async () => {
+        const x = await kube.get<SN>("SandboxNode", name);
+        return cond(x, "Degraded")?.reason === "RuntimeNotFound" && x;
+      }, 60_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${log}`));
+      assert.equal(cond(o, "Degraded")!.status, "True");
+      assert.equal(o.status!.probe!.cri.kind, "unknown");
+    } finally {
+      p.kill("SIGTERM");
+      await new Promise((r) => p.once("exit", r));
+      await kube.delete("SandboxNode", name);
+      cleanup(bare);
+    }
+  });
 });
