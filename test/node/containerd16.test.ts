@@ -107,9 +107,9 @@ describe("containerd 1.6 (Debian) + runc + gVisor", { concurrency: false }, () =
   });
 
   /** Runs one apply in a child process that SIGKILLs itself at `fault`; returns how it ended. */
-  async function crashAt(fault: string, next: Desired): Promise<string | null> {
+  async function crashAt(fault: string, next: Desired | null): Promise<string | null> {
     const input = join(root, `fault-${fault}.json`);
-    writeFileSync(input, JSON.stringify({ socket: c.socket, root, payload, restart: c.restartScript, desired: next }));
+    writeFileSync(input, JSON.stringify({ socket: c.socket, root, payload, restart: c.restartScript, desired: next, op: next ? "apply" : "revert" }));
     const child = await run(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "apply-once.ts"), input], { env: { ...process.env, SANDBOX_AGENT_FAULT: fault } }).then(
       () => ({ signal: null as string | null }),
       (e: { signal: string | null }) => ({ signal: e.signal }),
@@ -145,6 +145,17 @@ describe("containerd 1.6 (Debian) + runc + gVisor", { concurrency: false }, () =
       assert.equal(agent.state.state()!.appliedHash, next.hash);
     });
   }
+
+  it("agent killed in the middle of a revert: the next start puts the applied config back, a new revert finishes", async () => {
+    const applied = readFileSync(c.configPath);
+    const hash = agentFor(c, root, payload).state.state()!.appliedHash;
+    assert.equal(await crashAt("after-write", null), "SIGKILL");
+    assert.ok(readFileSync(c.configPath).equals(original), "the dead revert had written the original back");
+    const agent = agentFor(c, root, payload);
+    assert.match((await agent.startup())!, /rolled back an interrupted revert/);
+    assert.ok(readFileSync(c.configPath).equals(applied));
+    assert.equal(agent.state.state()!.appliedHash, hash, "the node still records what it runs");
+  });
 
   it("revert: config.toml byte-identical, our files gone, plain runc pods run", async () => {
     const agent = agentFor(c, root, payload);
