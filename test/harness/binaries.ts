@@ -25,7 +25,7 @@ interface Component {
   cgo?: boolean;
   /** File name of the built binary when it differs from the component name. */
   binName?: string;
-  /** Replaces one file of a dependency at build time (go build -overlay); `with` is relative to moduleDir. */
+  /** Replaces one file of a dependency at build time (in a vendored scratch copy of the module); `with` is relative to moduleDir. */
   overlay?: { module: string; file: string; with: string };
 }
 
