@@ -1,8 +1,8 @@
 // Upstream binaries the tests run (kube-apiserver, etcd, ...), built from their Go modules into
 // a cache keyed by version, once, with a visible progress line. No prebuilt downloads exist here.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { homedir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,6 +11,9 @@ export const CACHE_DIR = process.env.SANDBOX_OPERATOR_CACHE ?? join(homedir(), "
 
 const K8S_VERSION = "v1.34.4";
 const ETCD_VERSION = "v3.6.16";
+const CONTAINERD2_VERSION = "v2.4.2";
+// gVisor publishes Go-buildable sources on its `go` branch; the proxy serves it as this pseudo-version.
+const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
 
 interface Component {
   version: string;
@@ -20,6 +23,10 @@ interface Component {
   tags?: string;
   ldflags?: string;
   cgo?: boolean;
+  /** File name of the built binary when it differs from the component name. */
+  binName?: string;
+  /** Replaces one file of a dependency at build time (in a vendored scratch copy of the module); `with` is relative to moduleDir. */
+  overlay?: { module: string; file: string; with: string };
 }
 
 function k8sLdflags(): string {
@@ -41,6 +48,20 @@ export const COMPONENTS: Record<string, Component> = {
   etcd: { version: ETCD_VERSION, moduleDir: "etcd-bin", pkg: "go.etcd.io/etcd/server/v3" },
   "ignition-validate": { version: "v2.24.0", moduleDir: "openshift-bins", pkg: "github.com/coreos/ignition/v2/validate" },
   "operator-verify": { version: "v0.45.0", moduleDir: "openshift-bins", pkg: "github.com/operator-framework/api/cmd/operator-verify" },
+  // containerd 2.x for the node tier's drop-in path (Debian ships 1.6); CGO off drops btrfs only.
+  containerd2: { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/containerd", binName: "containerd" },
+  "containerd2-shim-runc-v2": { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", binName: "containerd-shim-runc-v2" },
+  ctr2: { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/ctr", binName: "ctr" },
+  // gVisor: runsc and its containerd shim from the same source, so their flags agree.
+  runsc: { version: GVISOR_VERSION, moduleDir: "gvisor-bin", pkg: "gvisor.dev/gvisor/runsc" },
+  // The shim pins itself at OOM score -999, which needs CAP_SYS_RESOURCE; root here lacks it, so the
+  // test build tolerates EACCES there (gvisor-bin/oom_linux.go.txt explains). Production uses stock shims.
+  "containerd-shim-runsc-v1": {
+    version: `${GVISOR_VERSION}-oomtolerant`,
+    moduleDir: "gvisor-bin",
+    pkg: "gvisor.dev/gvisor/shim",
+    overlay: { module: "github.com/containerd/containerd/v2", file: "pkg/sys/oom_linux.go", with: "oom_linux.go.txt" },
+  },
 };
 
 export function goEnv(): NodeJS.ProcessEnv {
@@ -56,7 +77,7 @@ export function goEnv(): NodeJS.ProcessEnv {
 export function binaryPath(name: string): string {
   const c = COMPONENTS[name];
   if (!c) throw new Error(`unknown harness component ${name}; known: ${Object.keys(COMPONENTS).join(", ")}`);
-  return join(CACHE_DIR, "bin", `${name}-${c.version}`, name);
+  return join(CACHE_DIR, "bin", `${name}-${c.version}`, c.binName ?? name);
 }
 
 /** Runs a command, printing a one-line progress heartbeat to stderr while it runs. */
@@ -90,14 +111,28 @@ export async function ensureBinary(name: string): Promise<string> {
   const tmp = `${out}.tmp-${process.pid}`;
   process.stderr.write(`building ${name} ${c.version} from Go modules into ${dirname(out)} (first time only; several minutes on 2 cores)\n`);
   const args = ["build", "-trimpath", "-o", tmp];
+  const cleanups: string[] = [];
   if (c.tags) args.push(`-tags=${c.tags}`);
   args.push(`-ldflags=-s -w ${c.ldflags ?? ""}`.trim());
+  let cwd = join(HERE, c.moduleDir);
+  let env: NodeJS.ProcessEnv = { ...goEnv(), CGO_ENABLED: c.cgo ? "1" : "0" };
+  if (c.overlay) {
+    // Go refuses overlays inside the module cache: vendor a scratch copy and replace the file there.
+    const scratch = mkdtempSync(join(tmpdir(), `sandbox-operator-${name}-`));
+    cleanups.push(scratch);
+    for (const f of ["go.mod", "go.sum"]) copyFileSync(join(cwd, f), join(scratch, f));
+    await runWithProgress(`go mod vendor (${name})`, "go", ["mod", "vendor"], { cwd: scratch, env: goEnv() });
+    copyFileSync(join(cwd, c.overlay.with), join(scratch, "vendor", c.overlay.module, c.overlay.file));
+    cwd = scratch;
+    env = { ...env, GOFLAGS: "-mod=vendor" };
+  }
   args.push(c.pkg);
   try {
-    await runWithProgress(`go build ${name}`, "go", args, { cwd: join(HERE, c.moduleDir), env: { ...goEnv(), CGO_ENABLED: c.cgo ? "1" : "0" } });
+    await runWithProgress(`go build ${name}`, "go", args, { cwd, env });
     renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
+    for (const d of cleanups) rmSync(d, { recursive: true, force: true });
   }
   return out;
 }

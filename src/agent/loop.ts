@@ -1,0 +1,180 @@
+// The agent's control loop: watches its own SandboxNode (list + watch by name, relist and backoff
+// on any error), acts on spec level-based (Apply/Revert when proceed), and writes status + heartbeat.
+import type { Logger } from "pino";
+import type { SandboxNode, SandboxNodeStatus } from "../api/sandboxnode.js";
+import { isGone, isNotFound, type KubeClient, type KubeObject } from "../kube/client.js";
+import type { NodeAgent, Outcome } from "./apply.js";
+import { buildStatus, statusChanged, type StatusInput } from "./desired-status.js";
+
+export interface AgentLoopOptions {
+  kube: KubeClient;
+  nodeName: string;
+  agent: NodeAgent;
+  log: Logger;
+  agentVersion: string;
+  heartbeatMs?: number;
+  /** Longest pause between relists even when the watch is healthy. */
+  relistMs?: number;
+}
+
+const KIND = "SandboxNode";
+type Obj = Omit<SandboxNode, "metadata"> & KubeObject;
+
+export class AgentLoop {
+  /** When the loop last completed a pass (for /healthz). */
+  lastTick = Date.now();
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private latest?: Obj;
+  private written?: SandboxNodeStatus;
+  private lastWrite = 0;
+  /** A failed hash is not retried until desired changes or the agent restarts (agent contract). */
+  private failedHash?: string;
+  private failedStatus?: Omit<StatusInput, "now" | "agentVersion">;
+  private running: Promise<void> = Promise.resolve();
+  private dirty = false;
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(private readonly o: AgentLoopOptions) {}
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+    clearInterval(this.heartbeat);
+  }
+
+  /** Runs until stop(): probe, finish any crashed transaction, then list/watch/reconcile. */
+  async run(): Promise<void> {
+    const { agent, log } = this.o;
+    const probe = await agent.probe();
+    log.info({ cri: probe.cri, kvm: probe.kvm, backends: probe.backends.map((b) => `${b.backend}:${b.usable ? "usable" : "no"}`) }, "probed host");
+    const recovered = await agent.startup();
+    if (recovered) log.warn({ recovered }, "finished an interrupted transaction");
+    // Each heartbeat re-probes (cheap: KVM is not re-tested), so binaries installed later show up.
+    this.heartbeat = setInterval(() => this.kick(true), this.o.heartbeatMs ?? 60_000);
+    this.heartbeat.unref();
+    let backoff = 1_000;
+    while (!this.stopped) {
+      try {
+        const list = await this.o.kube.list<Obj>(KIND, { fieldSelector: `metadata.name=${this.o.nodeName}` });
+        this.latest = list.items[0];
+        if (!this.latest) log.info({ node: this.o.nodeName }, "no SandboxNode for this node yet; waiting for the controller to create it");
+        this.kick();
+        await this.o.kube.watch<Obj>(
+          KIND,
+          { fieldSelector: `metadata.name=${this.o.nodeName}`, resourceVersion: list.metadata.resourceVersion, timeoutSeconds: Math.round((this.o.relistMs ?? 300_000) / 1000), signal: this.abort.signal },
+          (ev) => {
+            if (ev.type === "BOOKMARK") return;
+            this.latest = ev.type === "DELETED" ? undefined : ev.object;
+            this.kick();
+          },
+        );
+        backoff = 1_000;
+      } catch (e) {
+        if (this.stopped) break;
+        log.warn({ err: (e as Error).message, backoffMs: backoff, gone: isGone(e) }, "watch failed; relisting after backoff");
+        await sleep(backoff, this.abort.signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+    await this.running;
+  }
+
+  /** Schedules a reconcile; passes never overlap and a burst of events collapses into one more pass. */
+  private kick(reprobe = false): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.running = this.running.then(async () => {
+      this.dirty = false;
+      if (this.stopped) return;
+      try {
+        if (reprobe) await this.o.agent.probe();
+        await this.reconcile();
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message }, "reconcile failed; retrying on the next event or heartbeat");
+      }
+      this.lastTick = Date.now();
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const obj = this.latest;
+    if (!obj) return;
+    const { agent } = this.o;
+    const spec = obj.spec;
+    const gen = obj.metadata.generation;
+    const st = agent.state.state();
+    const applied = st?.appliedHash ?? "";
+    const probe = agent.inventory?.probe;
+    const base = { generation: gen, probe, appliedHash: applied };
+    if (probe?.cri.kind === "unknown" && !st) {
+      return this.report(obj, { ...base, phase: "Failed", reason: "RuntimeNotFound", message: "no containerd or CRI-O found on the node (no CRI socket answered, no binary under the host root); check --host-root and --cri-socket" });
+    }
+    if (spec.action === "Revert") {
+      if (!spec.proceed) return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: "revert requested; waiting for the rollout gate (spec.proceed)" });
+      if (!st) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });
+      await this.report(obj, { ...base, phase: "Reverting", reason: "Reverting", message: "restoring the runtime configuration" });
+      return this.reportOutcome(obj, await agent.revert(), undefined);
+    }
+    const desired = spec.desired;
+    if (desired && applied === desired.hash) {
+      return this.report(obj, { ...base, phase: "Applied", reason: "Verified", message: `${desired.handlers.length} handler(s) verified`, handlers: (st?.handlers ?? []).map((h) => ({ name: h.name, backend: h.backend as "gvisor", verified: true, kernel: h.kernel })) });
+    }
+    if (desired && this.failedHash === desired.hash && this.failedStatus) return this.report(obj, this.failedStatus);
+    if (!desired || !spec.proceed) {
+      return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: desired ? "waiting for the rollout gate (spec.proceed)" : "waiting for the controller to compute spec.desired" });
+    }
+    await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
+    const outcome = await agent.apply(desired, async (phase) => {
+      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s) through CRI` : "verification failed; restoring the previous files" }).catch((e: Error) =>
+        this.o.log.warn({ err: e.message }, "status write failed"),
+      );
+    });
+    return this.reportOutcome(obj, outcome, desired.hash);
+  }
+
+  private async reportOutcome(obj: Obj, out: Outcome, hash: string | undefined): Promise<void> {
+    const st = this.o.agent.state.state();
+    const input: Omit<StatusInput, "now" | "agentVersion"> = {
+      generation: obj.metadata.generation,
+      probe: this.o.agent.inventory?.probe,
+      phase: out.phase,
+      reason: out.reason,
+      message: out.message,
+      appliedHash: st?.appliedHash ?? "",
+      handlers: out.handlers,
+      failedHash: out.ok ? undefined : hash,
+    };
+    if (!out.ok && hash) {
+      this.failedHash = hash;
+      this.failedStatus = input;
+    }
+    this.o.log.info({ phase: out.phase, reason: out.reason, restarted: out.restarted, ms: out.durationMs, message: out.message }, "outcome");
+    await this.report(obj, input);
+  }
+
+  private async report(obj: Obj, input: Omit<StatusInput, "now" | "agentVersion">): Promise<void> {
+    const next = buildStatus(this.written ?? obj.status, { ...input, agentVersion: this.o.agentVersion, now: new Date().toISOString() });
+    const due = Date.now() - this.lastWrite >= (this.o.heartbeatMs ?? 60_000) - 1_000;
+    if (!statusChanged(this.written ?? obj.status, next) && !due) return;
+    const patch = { status: { ...next, failedHash: next.failedHash ?? null } };
+    try {
+      await this.o.kube.mergePatch(KIND, obj.metadata.name, patch, { subresource: "status" });
+      this.written = next;
+      this.lastWrite = Date.now();
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,108 @@
+// Process entry of the node agent (DaemonSet pod or a test): parses flags, builds the NodeAgent
+// and its restart strategy, serves /healthz, and runs the SandboxNode loop until SIGTERM.
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { KubeClient } from "../kube/client.js";
+import { NodeAgent } from "./apply.js";
+import { AgentLoop } from "./loop.js";
+import { commandRestarter, noRestarter, systemdRestarter, type Restarter } from "./restart.js";
+
+const VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "0.0.0";
+  }
+})();
+
+const program = new Command("sandbox-agent")
+  .description("sandbox-operator node agent: configures this node's CRI runtime for Kata/gVisor and reports to its SandboxNode")
+  .option("--node-name <name>", "this node's name (= its SandboxNode)", process.env.NODE_NAME)
+  .option("--host-root <dir>", "where the host's filesystem is mounted", "/host")
+  .option("--kubeconfig <path>", "kubeconfig (default: in-cluster service account or $KUBECONFIG)")
+  .option("--cri-socket <path>", "CRI socket as this process sees it (default: probed under the host root)")
+  .addOption(new Option("--restart-strategy <s>", "how to restart the CRI runtime").choices(["systemd", "command", "none"]).default("systemd"))
+  .option("--restart-command <cmd>", "shell command for --restart-strategy=command ($SANDBOX_RUNTIME names the runtime)")
+  .option("--health-port <port>", "port for /healthz (0 = off)", "8081")
+  .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
+  .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
+  .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
+  .option("--verify-image <ref>", "image of the verification container (/bin/sh, uname, dmesg)", process.env.SANDBOX_VERIFY_IMAGE ?? "docker.io/library/busybox:1.36")
+  .option("--containerd-binary <path>", "containerd used for `config default` when config.toml is missing")
+  .option("--log-level <level>", "log level", process.env.LOG_LEVEL ?? "info");
+
+async function main(): Promise<void> {
+  program.parse();
+  const o = program.opts<{
+    nodeName?: string;
+    hostRoot: string;
+    kubeconfig?: string;
+    criSocket?: string;
+    restartStrategy: "systemd" | "command" | "none";
+    restartCommand?: string;
+    healthPort: string;
+    payloadDir?: string;
+    configPrefix: string;
+    runscFlag: string[];
+    verifyImage: string;
+    containerdBinary?: string;
+    logLevel: string;
+  }>();
+  const log = pino({ level: o.logLevel, base: { component: "agent", node: o.nodeName } });
+  if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
+  let restarter: Restarter;
+  if (o.restartStrategy === "command") {
+    if (!o.restartCommand) throw new Error("--restart-strategy=command needs --restart-command");
+    restarter = commandRestarter(o.restartCommand);
+  } else restarter = o.restartStrategy === "none" ? noRestarter : systemdRestarter(o.hostRoot);
+  const runscFlags = Object.fromEntries(
+    o.runscFlag.map((kv) => {
+      const i = kv.indexOf("=");
+      if (i < 1) throw new Error(`--runsc-flag ${kv}: expected key=value, e.g. network=none`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
+  const agent = new NodeAgent({
+    hostRoot: o.hostRoot,
+    criSocket: o.criSocket,
+    payloadDir: o.payloadDir,
+    restarter,
+    configPrefix: o.configPrefix || undefined,
+    runscFlags,
+    verifyImage: o.verifyImage,
+    containerdBinary: o.containerdBinary,
+    log,
+    fault: process.env.SANDBOX_AGENT_FAULT,
+  });
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
+  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION });
+  const port = Number(o.healthPort);
+  const server =
+    port > 0
+      ? createServer((req, res) => {
+          const fresh = Date.now() - loop.lastTick < 180_000;
+          res.writeHead(req.url === "/healthz" && fresh ? 200 : req.url === "/healthz" ? 503 : 404).end(fresh ? "ok" : "stale");
+        }).listen(port)
+      : undefined;
+  const stop = () => {
+    log.info("stopping");
+    loop.stop();
+    server?.close();
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, payload: o.payloadDir }, "agent starting");
+  await loop.run();
+  kube.close();
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`sandbox-agent: ${e.message}\n`);
+  process.exit(1);
+});

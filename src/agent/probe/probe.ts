@@ -1,0 +1,201 @@
+// Probes a host (under a host root): CRI runtime kind/version/config, KVM (including whether a
+// guest really runs), vhost_vsock, arch, and which sandbox backends are installed and usable.
+import { spawn } from "node:child_process";
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from "node:fs";
+import { arch as nodeArch, release } from "node:os";
+import { join } from "node:path";
+import { BACKENDS, type Backend } from "../../api/common.js";
+import type { BackendProbe, Probe } from "../../api/sandboxnode.js";
+import { CriClient } from "../cri/client.js";
+import { defaultLayout, type Layout } from "../layout.js";
+
+export interface ProbeOptions {
+  /** Where the host's filesystem is mounted ("/" when running on the host itself). */
+  hostRoot: string;
+  /** CRI socket as this process sees it; default: the first of the well-known sockets under hostRoot. */
+  criSocket?: string;
+  /** Directory of binaries the agent ships (runsc, containerd-shim-runsc-v1); they count as installable. */
+  payloadDir?: string;
+  /** Kata's prefix on the host (default /opt/kata). */
+  kataDir?: string;
+  /** How long a test guest may take to print its first console line. */
+  guestTimeoutMs?: number;
+  /** A KVM result from an earlier probe: booting a test guest again on every re-probe is wasteful. */
+  kvm?: Probe["kvm"];
+}
+
+/** What the probe found, with the host paths the engines need. */
+export interface HostInventory {
+  probe: Probe;
+  /** Socket path as this process sees it, when a CRI runtime answered or a socket exists. */
+  socket?: string;
+  /** Paths (host view) of the runtime binaries to configure. */
+  layout: Layout;
+  /** Whether the gVisor binaries come from payloadDir (the agent installs them on apply). */
+  shipsGvisor: boolean;
+}
+
+const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"];
+const CRIO_SOCKETS = ["/run/crio/crio.sock", "/var/run/crio/crio.sock"];
+const BIN_DIRS = ["/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin"];
+
+const under = (root: string, p: string) => (root === "/" ? p : join(root, p));
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** First host path (host view) among candidates that exists under hostRoot and is executable. */
+function findBinary(hostRoot: string, candidates: string[]): string | undefined {
+  return candidates.find((c) => isExecutable(under(hostRoot, c)));
+}
+
+export function nodeArchName(a = nodeArch()): string {
+  return a === "x64" ? "amd64" : a;
+}
+
+async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: string }> {
+  const candidates = o.criSocket ? [o.criSocket] : [...CONTAINERD_SOCKETS, ...CRIO_SOCKETS].map((s) => under(o.hostRoot, s));
+  for (const socket of candidates) {
+    if (!existsSync(socket)) continue;
+    const c = new CriClient(socket, 3_000);
+    try {
+      const v = await c.version(3_000);
+      const kind = /containerd/i.test(v.runtime_name) ? "containerd" : /cri-o|crio/i.test(v.runtime_name) ? "crio" : "unknown";
+      const configPath = kind === "containerd" ? "/etc/containerd/config.toml" : kind === "crio" ? "/etc/crio/crio.conf" : undefined;
+      return { cri: { kind, version: v.runtime_version.replace(/^v/, ""), configPath, socket }, socket };
+    } catch {
+      // Not answering: try the next socket, then fall back to what is installed.
+    } finally {
+      c.close();
+    }
+  }
+  const containerd = findBinary(o.hostRoot, BIN_DIRS.map((d) => `${d}/containerd`));
+  const crio = findBinary(o.hostRoot, BIN_DIRS.map((d) => `${d}/crio`));
+  if (containerd) return { cri: { kind: "containerd", configPath: "/etc/containerd/config.toml" } };
+  if (crio) return { cri: { kind: "crio", configPath: "/etc/crio/crio.conf" } };
+  return { cri: { kind: "unknown" } };
+}
+
+function readTrim(p: string): string | undefined {
+  try {
+    return readFileSync(p, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a guest kernel under Kata's QEMU with KVM and waits for its first console line. */
+function guestBoots(qemu: string, kernel: string, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(qemu, ["-accel", "kvm", "-m", "256", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel, "-append", "console=ttyS0 panic=-1 reboot=t"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const done = (ok: boolean, message: string) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      resolve({ ok, message });
+    };
+    const timer = setTimeout(() => done(false, `/dev/kvm opens but a test guest printed nothing within ${timeoutMs} ms (nested virtualization off or blocked?)`), timeoutMs);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (/Linux version/.test(out)) done(true, "a test guest booted under KVM");
+    });
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", (e) => done(false, `cannot run ${qemu}: ${e.message}`));
+    child.on("exit", (code) => done(false, `test guest exited ${code} before printing a kernel banner: ${out.slice(-300).trim()}`));
+  });
+}
+
+async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]> {
+  const dev = under(o.hostRoot, "/dev/kvm");
+  let device = false;
+  let openError = "";
+  try {
+    closeSync(openSync(dev, "r+"));
+    device = true;
+  } catch (e) {
+    openError = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  }
+  const nestedParam = readTrim(under(o.hostRoot, "/sys/module/kvm_intel/parameters/nested")) ?? readTrim(under(o.hostRoot, "/sys/module/kvm_amd/parameters/nested"));
+  const cpuinfo = readTrim(under(o.hostRoot, "/proc/cpuinfo")) ?? "";
+  // This node is itself a VM when the CPU says "hypervisor": its guests would be nested.
+  const isGuest = /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo);
+  const nested = nestedParam !== undefined ? nestedParam === "Y" || nestedParam === "1" : isGuest;
+  if (!device) {
+    return { device, guestsRun: false, nested, message: `/dev/kvm cannot be opened (${openError}): enable virtualization (VT-x/AMD-V) or nested virtualization for this VM` };
+  }
+  const qemu = findBinary(o.hostRoot, [`${kataDir}/bin/qemu-system-x86_64`, `${kataDir}/bin/qemu-system-aarch64`]);
+  const kernel = `${kataDir}/share/kata-containers/vmlinux.container`;
+  if (!qemu || !existsSync(under(o.hostRoot, kernel))) {
+    return { device, guestsRun: false, nested, message: `/dev/kvm opens, but no Kata QEMU and guest kernel under ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
+  }
+  const r = await guestBoots(under(o.hostRoot, qemu), under(o.hostRoot, kernel), o.guestTimeoutMs ?? 15_000);
+  return { device, guestsRun: r.ok, nested, message: r.message };
+}
+
+const HYPERVISOR_BIN: Record<string, string[]> = {
+  "kata-qemu": ["qemu-system-x86_64", "qemu-system-aarch64"],
+  "kata-clh": ["cloud-hypervisor"],
+  "kata-fc": ["firecracker"],
+};
+
+function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: Layout): { probe: BackendProbe; layout: Layout; ships: boolean } {
+  const ships = !!o.payloadDir && isExecutable(join(o.payloadDir, "runsc")) && isExecutable(join(o.payloadDir, "containerd-shim-runsc-v1"));
+  const runsc = findBinary(o.hostRoot, [layout.runsc, ...BIN_DIRS.map((d) => `${d}/runsc`)]);
+  const shim = findBinary(o.hostRoot, [layout.gvisorShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-runsc-v1`)]);
+  // CRI-O runs runsc directly; containerd needs the shim.
+  const needShim = cri.kind !== "crio";
+  const installed = !!runsc && (!needShim || !!shim);
+  const useHost = !ships && installed;
+  const archOk = arch === "amd64" || arch === "arm64";
+  const missing = [!runsc && "runsc", needShim && !shim && "containerd-shim-runsc-v1"].filter(Boolean).join(" and ");
+  let message: string;
+  if (!archOk) message = `gVisor does not support ${arch}`;
+  else if (ships) message = `the agent installs runsc and containerd-shim-runsc-v1 into ${layout.installDir}/bin on apply`;
+  else if (installed) message = `runsc at ${runsc}${shim ? `, shim at ${shim}` : ""}`;
+  else message = `${missing} not found on the host; install gVisor (runsc and containerd-shim-runsc-v1) or use the agent image that ships them`;
+  return {
+    probe: { backend: "gvisor", installed, usable: (installed || ships) && archOk, message },
+    layout: useHost ? { ...layout, runsc: runsc!, gvisorShim: shim ?? layout.gvisorShim } : layout,
+    ships,
+  };
+}
+
+function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], layout: Layout): { probes: BackendProbe[]; layout: Layout } {
+  const kataShim = findBinary(o.hostRoot, [layout.kataShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-kata-v2`)]);
+  const guestAssets = ["vmlinux.container", "kata-containers.img"].every((f) => existsSync(under(o.hostRoot, `${kataDir}/share/kata-containers/${f}`)));
+  const probes: BackendProbe[] = [];
+  for (const b of BACKENDS.filter((x): x is Exclude<Backend, "gvisor"> => x !== "gvisor")) {
+    const hv = findBinary(o.hostRoot, HYPERVISOR_BIN[b]!.map((n) => `${kataDir}/bin/${n}`));
+    const installed = !!kataShim && !!hv && guestAssets;
+    const missing = [!kataShim && "containerd-shim-kata-v2", !hv && HYPERVISOR_BIN[b]![0], !guestAssets && "guest kernel/image"].filter(Boolean).join(", ");
+    let message: string;
+    if (!installed) message = `${missing} missing under ${kataDir}; install Kata Containers (kata-deploy layout)`;
+    else if (kvm.guestsRun) message = "installed; KVM guests run";
+    else message = `installed, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
+    probes.push({ backend: b, installed, usable: installed && kvm.guestsRun, message });
+  }
+  return { probes, layout: kataShim ? { ...layout, kataShim } : layout };
+}
+
+export async function probeHostDetailed(o: ProbeOptions): Promise<HostInventory> {
+  const kataDir = o.kataDir ?? "/opt/kata";
+  const [{ cri, socket }, kvm] = await Promise.all([probeCri(o), o.kvm ? Promise.resolve(o.kvm) : probeKvm(o, kataDir)]);
+  const arch = nodeArchName();
+  const kernel = readTrim(under(o.hostRoot, "/proc/sys/kernel/osrelease")) ?? release();
+  const vhostVsock = existsSync(under(o.hostRoot, "/dev/vhost-vsock"));
+  const kata = probeKata(o, kataDir, kvm, defaultLayout({ kataDir }));
+  const gvisor = probeGvisor(o, cri, arch, kata.layout);
+  const probe: Probe = { arch, kernel, cri, kvm, vhostVsock, backends: [...kata.probes, gvisor.probe] };
+  return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships };
+}
+
+/** The probe alone, as `sandboxctl doctor` and the status reporter want it. */
+export async function probeHost(o: ProbeOptions): Promise<Probe> {
+  return (await probeHostDetailed(o)).probe;
+}

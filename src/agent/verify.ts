@@ -1,0 +1,120 @@
+// Proves a CRI handler works: runs a real pod sandbox + container through CRI with that handler,
+// reads what kernel the container saw, and cleans up. Used after apply (our handlers) and revert (runc).
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CriError, type CriClient } from "./cri/client.js";
+
+export const VERIFY_LABEL = "sandboxing.dev/verify";
+export const VERIFY_NAMESPACE = "sandbox-operator-verify";
+
+export interface VerifyOptions {
+  cri: CriClient;
+  handler: string;
+  image: string;
+  /** Log directory as this process sees it, and as the runtime sees it (differ under a host root). */
+  logDir: { local: string; runtime: string };
+  timeoutMs?: number;
+}
+
+export interface VerifyResult {
+  handler: string;
+  ok: boolean;
+  /** `uname -r` inside the container. */
+  kernel?: string;
+  /** First line of the container's dmesg ("Starting gVisor..." under gVisor). */
+  dmesg?: string;
+  /** CRI error text or what the container printed when it failed. */
+  message?: string;
+  /** RunPodSandbox -> container exited, ms. */
+  durationMs: number;
+}
+
+const SCRIPT = "echo kernel=$(uname -r); echo dmesg=$(dmesg 2>/dev/null | head -n 1)";
+
+/** Parses the CRI log format ("<time> stdout F <text>") into lines of text. */
+export function parseCriLog(text: string): string[] {
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^\S+ (?:stdout|stderr) [FP] (.*)$/.exec(l);
+      return m ? m[1]! : l;
+    });
+}
+
+export async function verifyHandler(o: VerifyOptions): Promise<VerifyResult> {
+  const started = Date.now();
+  const uid = randomBytes(6).toString("hex");
+  const name = `verify-${o.handler}-${uid}`.slice(0, 63);
+  const local = join(o.logDir.local, uid);
+  mkdirSync(local, { recursive: true });
+  const sandboxConfig = {
+    metadata: { name, uid, namespace: VERIFY_NAMESPACE, attempt: 0 },
+    // Host network needs no CNI, which a node being set up may not have yet; the hostname must then be empty.
+    hostname: "",
+    log_directory: join(o.logDir.runtime, uid),
+    labels: { [VERIFY_LABEL]: "true" },
+    linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },
+  };
+  let podId: string | undefined;
+  try {
+    podId = await o.cri.runPodSandbox(sandboxConfig, o.handler);
+    const cid = await o.cri.createContainer(
+      podId,
+      {
+        metadata: { name: "verify", attempt: 0 },
+        image: { image: o.image },
+        command: ["/bin/sh", "-c", SCRIPT],
+        log_path: "verify.log",
+        labels: { [VERIFY_LABEL]: "true" },
+      },
+      sandboxConfig,
+    );
+    await o.cri.startContainer(cid);
+    const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    for (;;) {
+      const st = await o.cri.containerStatus(cid);
+      if (st.state === "CONTAINER_EXITED") {
+        const lines = parseCriLog(readLog(join(local, "verify.log")));
+        const kernel = lines.find((l) => l.startsWith("kernel="))?.slice(7).trim();
+        const dmesg = lines.find((l) => l.startsWith("dmesg="))?.slice(6).trim();
+        if (st.exit_code !== 0 || !kernel) {
+          return { handler: o.handler, ok: false, kernel, dmesg, message: `verification container exited ${st.exit_code} (${st.reason} ${st.message}): ${lines.join(" | ").slice(0, 500)}`, durationMs: Date.now() - started };
+        }
+        return { handler: o.handler, ok: true, kernel, dmesg, durationMs: Date.now() - started };
+      }
+      if (Date.now() > deadline) {
+        return { handler: o.handler, ok: false, message: `verification container did not exit within ${o.timeoutMs ?? 60_000} ms (state ${st.state})`, durationMs: Date.now() - started };
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  } catch (e) {
+    const msg = e instanceof CriError ? e.message : `${(e as Error).message}`;
+    return { handler: o.handler, ok: false, message: msg, durationMs: Date.now() - started };
+  } finally {
+    if (podId) {
+      await o.cri.stopPodSandbox(podId).catch(() => undefined);
+      await o.cri.removePodSandbox(podId).catch(() => undefined);
+    }
+    rmSync(local, { recursive: true, force: true });
+  }
+}
+
+function readLog(p: string): string {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Removes verification sandboxes a crashed agent left behind (they carry our label). */
+export async function cleanupVerifySandboxes(cri: CriClient): Promise<number> {
+  const pods = await cri.listPodSandbox({ [VERIFY_LABEL]: "true" });
+  for (const p of pods) {
+    await cri.stopPodSandbox(p.id).catch(() => undefined);
+    await cri.removePodSandbox(p.id).catch(() => undefined);
+  }
+  return pods.length;
+}

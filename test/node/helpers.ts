@@ -1,0 +1,45 @@
+// Shared set-up for node-tier tests: a host root, a NodeAgent wired to a private containerd, and
+// a long-running runc pod to prove running sandboxes survive a restart.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { NodeAgent, type NodeAgentOptions } from "../../src/agent/apply.js";
+import type { CriClient } from "../../src/agent/cri/client.js";
+import { commandRestarter } from "../../src/agent/restart.js";
+import type { Containerd } from "../harness/containerd.js";
+import { TEST_IMAGE } from "../harness/images.js";
+
+export const hostRoot = () => mkdtempSync(join(tmpdir(), "sandbox-operator-host-"));
+export const cleanup = (...dirs: string[]) => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+
+/** runsc here cannot run its own network stack on this kernel: sandboxes get loopback only. */
+export const RUNSC_FLAGS = { network: "none" };
+
+export function agentFor(c: Containerd, root: string, payloadDir: string | undefined, extra: Partial<NodeAgentOptions> = {}): NodeAgent {
+  return new NodeAgent({
+    hostRoot: root,
+    criSocket: c.socket,
+    payloadDir,
+    restarter: commandRestarter(c.restartScript),
+    configPrefix: root,
+    runscFlags: RUNSC_FLAGS,
+    verifyImage: TEST_IMAGE,
+    log: pino({ level: process.env.AGENT_LOG ?? "warn" }),
+    ...extra,
+  });
+}
+
+/** Starts a runc pod whose container sleeps; returns its ids. */
+export async function longRunningPod(cri: CriClient, root: string, name: string): Promise<{ pod: string; container: string }> {
+  const sandboxConfig = {
+    metadata: { name, uid: name, namespace: "node-test", attempt: 0 },
+    hostname: "",
+    log_directory: join(root, "podlogs", name),
+    linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },
+  };
+  const pod = await cri.runPodSandbox(sandboxConfig, "runc");
+  const container = await cri.createContainer(pod, { metadata: { name: "sleeper", attempt: 0 }, image: { image: TEST_IMAGE }, command: ["/bin/sleep", "3600"], log_path: "sleeper.log" }, sandboxConfig);
+  await cri.startContainer(container);
+  return { pod, container };
+}
