@@ -1,0 +1,113 @@
+// The admission webhook configurations (and cert-manager objects) as pure builders, shared by the
+// webhook's own reconciler (caBundle, selectors) and the manifests in deploy/.
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_LABEL, ALWAYS_EXEMPT_NAMESPACES, type Mode } from "./policy.js";
+
+export const WEBHOOK_CONFIG_NAME = "sandbox-operator";
+export const DEFAULT_SERVICE_NAME = "sandbox-operator-webhook";
+export const DEFAULT_NAMESPACE = "sandbox-operator-system";
+export const PATHS = { mutatePods: "/mutate-pods", validatePods: "/validate-pods", validateConfig: "/validate-sandboxconfigs" } as const;
+/** Short for enforce (the pod waits), shorter where the call is best-effort and a hung webhook must not stall pod creation. */
+export const TIMEOUTS = { enforce: 5, ignore: 3, config: 5 } as const;
+
+export interface WebhookOptions {
+  /** The operator namespace: never touched, and where the Service lives. */
+  namespace: string;
+  serviceName?: string;
+  /** PEM bundle of the CA(s) that sign the serving certificate; omitted in cert-manager mode. */
+  caBundle?: string;
+  /** Call the webhook at this base URL (https://127.0.0.1:9443) instead of through the Service; for tests and out-of-cluster runs. */
+  url?: string;
+  /** SandboxConfig spec.podPolicy.defaultMode: decides which side unlabelled namespaces fall on. */
+  defaultMode?: Mode;
+  /** cert-manager mode: the CA injector fills caBundle from this Certificate (namespace/name). */
+  certManagerCertificate?: string;
+}
+
+type Requirement = { key: string; operator: "In" | "NotIn"; values: string[] };
+
+/** Namespace selectors per side; a label-less namespace follows the cluster default, an unknown label value too. */
+export function namespaceSelectors(o: Pick<WebhookOptions, "namespace" | "defaultMode">): { enforce: Requirement[]; notEnforce: Requirement[]; audit: Requirement[] } {
+  const exempt: Requirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [...ALWAYS_EXEMPT_NAMESPACES, o.namespace] };
+  const mode = o.defaultMode ?? "off";
+  const sel = (operator: "In" | "NotIn", values: string[]): Requirement[] => [{ key: POLICY_LABEL, operator, values }, exempt];
+  return {
+    enforce: mode === "enforce" ? sel("NotIn", ["audit", "off"]) : sel("In", ["enforce"]),
+    notEnforce: mode === "enforce" ? sel("In", ["audit", "off"]) : sel("NotIn", ["enforce"]),
+    audit: mode === "audit" ? sel("NotIn", ["enforce", "off"]) : sel("In", ["audit"]),
+  };
+}
+
+function clientConfig(o: WebhookOptions, path: string): Record<string, unknown> {
+  const target = o.url ? { url: o.url.replace(/\/$/, "") + path } : { service: { namespace: o.namespace, name: o.serviceName ?? DEFAULT_SERVICE_NAME, path, port: 443 } };
+  return o.caBundle && !o.certManagerCertificate ? { ...target, caBundle: Buffer.from(o.caBundle).toString("base64") } : target;
+}
+
+const podRules = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }];
+
+function entry(name: string, o: WebhookOptions, path: string, failurePolicy: "Fail" | "Ignore", timeoutSeconds: number, extra: Record<string, unknown>) {
+  return { name, admissionReviewVersions: ["v1"], sideEffects: "None", failurePolicy, timeoutSeconds, matchPolicy: "Equivalent", clientConfig: clientConfig(o, path), ...extra };
+}
+
+function metadata(o: WebhookOptions) {
+  return {
+    name: WEBHOOK_CONFIG_NAME,
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+    ...(o.certManagerCertificate ? { annotations: { "cert-manager.io/inject-ca-from": o.certManagerCertificate } } : {}),
+  };
+}
+
+/**
+ * The MutatingWebhookConfiguration (inject the class, record the decision) and the
+ * ValidatingWebhookConfiguration (refuse and warn on the final pod; SandboxConfig checks).
+ * Enforce namespaces fail closed; every other namespace fails open.
+ */
+export function webhookConfigurations(o: WebhookOptions): [Record<string, unknown>, Record<string, unknown>] {
+  const sel = namespaceSelectors(o);
+  const mutating = {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: metadata(o),
+    webhooks: [
+      entry("enforce.pods.sandboxing.dev", o, PATHS.mutatePods, "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules, reinvocationPolicy: "IfNeeded" }),
+      entry("audit.pods.sandboxing.dev", o, PATHS.mutatePods, "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules, reinvocationPolicy: "Never" }),
+    ],
+  };
+  const validating = {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingWebhookConfiguration",
+    metadata: metadata(o),
+    webhooks: [
+      entry("enforce.pods.validate.sandboxing.dev", o, PATHS.validatePods, "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules }),
+      entry("pods.validate.sandboxing.dev", o, PATHS.validatePods, "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.notEnforce }, rules: podRules }),
+      entry("sandboxconfigs.validate.sandboxing.dev", o, PATHS.validateConfig, "Ignore", TIMEOUTS.config, {
+        rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["sandboxing.dev"], apiVersions: ["v1alpha1"], resources: ["sandboxconfigs"], scope: "Cluster" }],
+      }),
+    ],
+  };
+  return [mutating, validating];
+}
+
+/** cert-manager mode: a self-signed Issuer and the serving Certificate whose Secret the webhook reads. */
+export function certManagerObjects(o: { namespace: string; serviceName?: string }): Array<Record<string, unknown>> {
+  const svc = o.serviceName ?? DEFAULT_SERVICE_NAME;
+  const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+  return [
+    { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: `${svc}-selfsigned`, namespace: o.namespace, labels }, spec: { selfSigned: {} } },
+    {
+      apiVersion: "cert-manager.io/v1",
+      kind: "Certificate",
+      metadata: { name: svc, namespace: o.namespace, labels },
+      spec: {
+        secretName: certManagerSecretName(svc),
+        dnsNames: [`${svc}.${o.namespace}.svc`, `${svc}.${o.namespace}.svc.cluster.local`],
+        issuerRef: { kind: "Issuer", name: `${svc}-selfsigned` },
+        privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+        duration: "2160h",
+        renewBefore: "720h",
+      },
+    },
+  ];
+}
+
+export const certManagerSecretName = (serviceName: string) => `${serviceName}-tls`;
+export const caSecretName = (serviceName: string) => `${serviceName}-ca`;
