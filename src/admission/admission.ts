@@ -1,10 +1,10 @@
-// Turns AdmissionReview requests into responses: reads the cached SandboxConfig, RuntimeClasses
-// and namespace labels, calls the pure policy functions and logs one line per decision.
+// Turns AdmissionReview requests into responses: reads the cached SandboxConfig and RuntimeClasses
+// (the namespace's mode comes from the path the apiserver called), calls the pure policy functions and logs one line per decision.
 import type { Logger } from "pino";
 import type { KubeClient, KubeObject } from "../kube/client.js";
 import { SANDBOXCONFIG_NAME, type SandboxConfig, type SandboxConfigSpec } from "../api/index.js";
 import { ListWatchCache } from "./cache.js";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, mutatePod, publishedClasses, validatePod, type Pod, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, mutatePod, publishedClasses, validatePod, type Pod, type Mode, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
 import { configRefusal, reviewSandboxConfig } from "./policyConfig.js";
 import { PATHS } from "./desiredWebhooks.js";
 
@@ -35,14 +35,12 @@ export interface AdmissionReview {
 }
 
 type RuntimeClassObj = KubeObject & { handler?: string };
-type NamespaceObj = KubeObject;
 
 const classInfo = (rc: RuntimeClassObj): RuntimeClassInfo => ({ name: rc.metadata.name, handler: rc.handler, managed: rc.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE });
 
 export class Admission {
   readonly configs: ListWatchCache<SandboxConfig & KubeObject>;
   readonly runtimeClasses: ListWatchCache<RuntimeClassObj>;
-  readonly namespaces: ListWatchCache<NamespaceObj>;
   private classInfo: { version: number; map: Map<string, RuntimeClassInfo> } = { version: -1, map: new Map() };
 
   constructor(
@@ -52,19 +50,18 @@ export class Admission {
   ) {
     this.configs = new ListWatchCache(client, "SandboxConfig", log, { fieldSelector: `metadata.name=${SANDBOXCONFIG_NAME}` });
     this.runtimeClasses = new ListWatchCache(client, "RuntimeClass", log);
-    this.namespaces = new ListWatchCache(client, "Namespace", log);
   }
 
   get synced(): boolean {
-    return this.configs.isSynced && this.runtimeClasses.isSynced && this.namespaces.isSynced;
+    return this.configs.isSynced && this.runtimeClasses.isSynced;
   }
 
   async waitSynced(): Promise<void> {
-    await Promise.all([this.configs.synced, this.runtimeClasses.synced, this.namespaces.synced]);
+    await Promise.all([this.configs.synced, this.runtimeClasses.synced]);
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.configs.stop(), this.runtimeClasses.stop(), this.namespaces.stop()]);
+    await Promise.all([this.configs.stop(), this.runtimeClasses.stop()]);
   }
 
   config(): SandboxConfigSpec | null {
@@ -86,18 +83,18 @@ export class Admission {
     const req = review.request;
     if (!req?.uid) throw new Error("AdmissionReview has no request.uid");
     let response: AdmissionResponse;
-    if (path === PATHS.mutatePods || path === PATHS.validatePods) response = await this.reviewPod(path, req);
+    const [, base, mode] = /^(\/[a-z-]+)(?:\/(enforce|audit|off))?$/.exec(path) ?? [];
+    if ((base === PATHS.mutatePods || base === PATHS.validatePods) && mode) response = this.reviewPod(base, mode as Mode, req);
     else if (path === PATHS.validateConfig) response = await this.reviewConfig(req);
     else throw new Error(`no admission handler for ${path}`);
     return { apiVersion: review.apiVersion || "admission.k8s.io/v1", kind: "AdmissionReview", response };
   }
 
-  private async reviewPod(path: string, req: AdmissionRequest): Promise<AdmissionResponse> {
+  private reviewPod(path: string, mode: Mode, req: AdmissionRequest): AdmissionResponse {
     const pod = req.object as Pod | undefined;
     const namespace = req.namespace ?? pod?.metadata.namespace ?? "";
     if (!pod?.spec || req.operation !== "CREATE") return { uid: req.uid, allowed: true };
-    const ns = await this.namespaces.getOrFetch(namespace);
-    const ctx: PolicyContext = { config: this.config(), runtimeClasses: this.classes(), namespace, namespaceLabels: ns?.metadata.labels ?? {}, operatorNamespace: this.operatorNamespace };
+    const ctx: PolicyContext = { config: this.config(), runtimeClasses: this.classes(), namespace, mode, operatorNamespace: this.operatorNamespace };
     const name = pod.metadata.name ?? pod.metadata.generateName ?? "";
     if (path === PATHS.mutatePods) {
       const m = mutatePod(pod, ctx);

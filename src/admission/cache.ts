@@ -38,15 +38,6 @@ export class ListWatchCache<T extends KubeObject> {
     return this.items.values();
   }
 
-  /** From the cache, else from the apiserver (an object created a moment ago may not be here yet). */
-  async getOrFetch(name: string): Promise<T | undefined> {
-    const hit = this.items.get(name);
-    if (hit) return hit;
-    const got = await this.client.getOrNull<T>(this.kind, name);
-    if (got && !this.items.has(name)) this.set(got);
-    return got ?? undefined;
-  }
-
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;

@@ -6,6 +6,11 @@ export const WEBHOOK_CONFIG_NAME = "sandbox-operator";
 export const DEFAULT_SERVICE_NAME = "sandbox-operator-webhook";
 export const DEFAULT_NAMESPACE = "sandbox-operator-system";
 export const PATHS = { mutatePods: "/mutate-pods", validatePods: "/validate-pods", validateConfig: "/validate-sandboxconfigs" } as const;
+/**
+ * Pod webhooks are called at <path>/<mode>: the apiserver has already matched the namespace to
+ * its mode with the namespaceSelector, so the webhook needs no namespace cache and cannot disagree.
+ */
+export const podPath = (base: string, mode: Mode) => `${base}/${mode}`;
 /** Short for enforce (the pod waits), shorter where the call is best-effort and a hung webhook must not stall pod creation. */
 export const TIMEOUTS = { enforce: 5, ignore: 3, config: 5 } as const;
 
@@ -25,16 +30,13 @@ export interface WebhookOptions {
 
 type Requirement = { key: string; operator: "In" | "NotIn"; values: string[] };
 
-/** Namespace selectors per side; a label-less namespace follows the cluster default, an unknown label value too. */
-export function namespaceSelectors(o: Pick<WebhookOptions, "namespace" | "defaultMode">): { enforce: Requirement[]; notEnforce: Requirement[]; audit: Requirement[] } {
+/** Namespace selectors per mode: disjoint, covering every namespace but the exempt ones; a label-less namespace (or an unknown label value) follows the cluster default. */
+export function namespaceSelectors(o: Pick<WebhookOptions, "namespace" | "defaultMode">): Record<Mode, Requirement[]> {
   const exempt: Requirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [...ALWAYS_EXEMPT_NAMESPACES, o.namespace] };
-  const mode = o.defaultMode ?? "off";
-  const sel = (operator: "In" | "NotIn", values: string[]): Requirement[] => [{ key: POLICY_LABEL, operator, values }, exempt];
-  return {
-    enforce: mode === "enforce" ? sel("NotIn", ["audit", "off"]) : sel("In", ["enforce"]),
-    notEnforce: mode === "enforce" ? sel("In", ["audit", "off"]) : sel("NotIn", ["enforce"]),
-    audit: mode === "audit" ? sel("NotIn", ["enforce", "off"]) : sel("In", ["audit"]),
-  };
+  const def = o.defaultMode ?? "off";
+  const modes: Mode[] = ["enforce", "audit", "off"];
+  const sel = (m: Mode): Requirement[] => [m === def ? { key: POLICY_LABEL, operator: "NotIn", values: modes.filter((x) => x !== m) } : { key: POLICY_LABEL, operator: "In", values: [m] }, exempt];
+  return { enforce: sel("enforce"), audit: sel("audit"), off: sel("off") };
 }
 
 function clientConfig(o: WebhookOptions, path: string): Record<string, unknown> {
@@ -68,8 +70,8 @@ export function webhookConfigurations(o: WebhookOptions): [Record<string, unknow
     kind: "MutatingWebhookConfiguration",
     metadata: metadata(o),
     webhooks: [
-      entry("enforce.pods.sandboxing.dev", o, PATHS.mutatePods, "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules, reinvocationPolicy: "IfNeeded" }),
-      entry("audit.pods.sandboxing.dev", o, PATHS.mutatePods, "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules, reinvocationPolicy: "Never" }),
+      entry("enforce.pods.sandboxing.dev", o, podPath(PATHS.mutatePods, "enforce"), "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules, reinvocationPolicy: "IfNeeded" }),
+      entry("audit.pods.sandboxing.dev", o, podPath(PATHS.mutatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules, reinvocationPolicy: "Never" }),
     ],
   };
   const validating = {
@@ -77,8 +79,9 @@ export function webhookConfigurations(o: WebhookOptions): [Record<string, unknow
     kind: "ValidatingWebhookConfiguration",
     metadata: metadata(o),
     webhooks: [
-      entry("enforce.pods.validate.sandboxing.dev", o, PATHS.validatePods, "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules }),
-      entry("pods.validate.sandboxing.dev", o, PATHS.validatePods, "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.notEnforce }, rules: podRules }),
+      entry("enforce.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "enforce"), "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules }),
+      entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules }),
+      entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRules }),
       entry("sandboxconfigs.validate.sandboxing.dev", o, PATHS.validateConfig, "Ignore", TIMEOUTS.config, {
         rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["sandboxing.dev"], apiVersions: ["v1alpha1"], resources: ["sandboxconfigs"], scope: "Cluster" }],
       }),

@@ -90,14 +90,23 @@ describe("webhook configurations", () => {
   it("fails closed only for enforce namespaces and never selects exempt ones", () => {
     const [m, v] = webhookConfigurations({ namespace: "op", caBundle: "PEM" }) as unknown as Array<{ webhooks: Array<{ name: string; failurePolicy: string; timeoutSeconds: number; namespaceSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> }; clientConfig: { service?: { name: string; namespace: string; path: string }; caBundle?: string } }> }>;
     const all = [...m!.webhooks, ...v!.webhooks];
-    assert.deepEqual(all.map((w) => [w.name, w.failurePolicy]), [["enforce.pods.sandboxing.dev", "Fail"], ["audit.pods.sandboxing.dev", "Ignore"], ["enforce.pods.validate.sandboxing.dev", "Fail"], ["pods.validate.sandboxing.dev", "Ignore"], ["sandboxconfigs.validate.sandboxing.dev", "Ignore"]]);
+    assert.deepEqual(all.map((w) => [w.name, w.failurePolicy]), [["enforce.pods.sandboxing.dev", "Fail"], ["audit.pods.sandboxing.dev", "Ignore"], ["enforce.pods.validate.sandboxing.dev", "Fail"], ["audit.pods.validate.sandboxing.dev", "Ignore"], ["off.pods.validate.sandboxing.dev", "Ignore"], ["sandboxconfigs.validate.sandboxing.dev", "Ignore"]]);
     for (const w of all.filter((x) => x.namespaceSelector)) assert.deepEqual(w.namespaceSelector!.matchExpressions[1], { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "op"] });
-    assert.deepEqual(all[0]!.clientConfig, { service: { namespace: "op", name: "sandbox-operator-webhook", path: "/mutate-pods", port: 443 }, caBundle: Buffer.from("PEM").toString("base64") });
+    assert.deepEqual(all[0]!.clientConfig, { service: { namespace: "op", name: "sandbox-operator-webhook", path: "/mutate-pods/enforce", port: 443 }, caBundle: Buffer.from("PEM").toString("base64") });
     assert.ok(all.every((w) => w.timeoutSeconds <= 5));
   });
-  it("moves label-less namespaces to the enforce side when the default is enforce", () => {
-    assert.deepEqual(namespaceSelectors({ namespace: "op", defaultMode: "enforce" }).enforce[0], { key: "sandboxing.dev/policy", operator: "NotIn", values: ["audit", "off"] });
-    assert.deepEqual(namespaceSelectors({ namespace: "op" }).enforce[0], { key: "sandboxing.dev/policy", operator: "In", values: ["enforce"] });
+  it("moves label-less namespaces to the side of the cluster default", () => {
+    const e = namespaceSelectors({ namespace: "op", defaultMode: "enforce" });
+    assert.deepEqual([e.enforce[0], e.audit[0], e.off[0]], [
+      { key: "sandboxing.dev/policy", operator: "NotIn", values: ["audit", "off"] },
+      { key: "sandboxing.dev/policy", operator: "In", values: ["audit"] },
+      { key: "sandboxing.dev/policy", operator: "In", values: ["off"] },
+    ]);
+    assert.deepEqual(namespaceSelectors({ namespace: "op" }).off[0], { key: "sandboxing.dev/policy", operator: "NotIn", values: ["enforce", "audit"] });
+  });
+  it("the mode the apiserver matched wins over labels, but never over exemption", () => {
+    assert.equal(modeFor(ctx({ mode: "audit" })), "audit");
+    assert.equal(modeFor(ctx({ mode: "enforce", namespace: "kube-system" })), "exempt");
   });
   it("leaves caBundle to cert-manager's injector in cert-manager mode", () => {
     const [m] = webhookConfigurations({ namespace: "op", caBundle: "PEM", certManagerCertificate: "op/svc" }) as unknown as Array<{ metadata: { annotations?: Record<string, string> }; webhooks: Array<{ clientConfig: Record<string, unknown> }> }>;

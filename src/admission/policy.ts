@@ -28,7 +28,9 @@ export interface PolicyContext {
   runtimeClasses: ReadonlyMap<string, RuntimeClassInfo>;
   namespace: string;
   /** Labels of the pod's namespace; undefined when the namespace is unknown. */
-  namespaceLabels: Record<string, string> | undefined;
+  namespaceLabels?: Record<string, string>;
+  /** The mode as the apiserver matched it (the webhook entry that called); wins over the labels. */
+  mode?: Mode;
   operatorNamespace: string;
 }
 
@@ -75,8 +77,9 @@ export interface ValidateResult {
 }
 
 /** The mode for a namespace: its label, else the cluster default; exempt namespaces are never touched. */
-export function modeFor(ctx: Pick<PolicyContext, "namespace" | "namespaceLabels" | "config" | "operatorNamespace">): Mode | "exempt" {
+export function modeFor(ctx: Pick<PolicyContext, "namespace" | "namespaceLabels" | "config" | "operatorNamespace" | "mode">): Mode | "exempt" {
   if ((ALWAYS_EXEMPT_NAMESPACES as readonly string[]).includes(ctx.namespace) || ctx.namespace === ctx.operatorNamespace) return "exempt";
+  if (ctx.mode) return ctx.mode;
   const label = ctx.namespaceLabels?.[POLICY_LABEL];
   if (label && (MODES as readonly string[]).includes(label)) return label as Mode;
   return ctx.config?.podPolicy?.defaultMode ?? "off";
