@@ -44,6 +44,18 @@ function clientConfig(o: WebhookOptions, path: string): Record<string, unknown> 
   return o.caBundle && !o.certManagerCertificate ? { ...target, caBundle: Buffer.from(o.caBundle).toString("base64") } : target;
 }
 
+/**
+ * In off namespaces only sandbox annotations and the memory guard (a named RuntimeClass) matter:
+ * the apiserver evaluates this and does not call the webhook for every other pod.
+ */
+export const OFF_MATCH = [
+  {
+    name: "sandbox-annotations-or-runtimeclass",
+    expression:
+      "(has(object.spec.runtimeClassName) && object.spec.runtimeClassName != '') || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))",
+  },
+];
+
 const podRules = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }];
 
 function entry(name: string, o: WebhookOptions, path: string, failurePolicy: "Fail" | "Ignore", timeoutSeconds: number, extra: Record<string, unknown>) {
@@ -81,7 +93,7 @@ export function webhookConfigurations(o: WebhookOptions): [Record<string, unknow
     webhooks: [
       entry("enforce.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "enforce"), "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules }),
       entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules }),
-      entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRules }),
+      entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRules, matchConditions: OFF_MATCH }),
       entry("sandboxconfigs.validate.sandboxing.dev", o, PATHS.validateConfig, "Ignore", TIMEOUTS.config, {
         rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["sandboxing.dev"], apiVersions: ["v1alpha1"], resources: ["sandboxconfigs"], scope: "Cluster" }],
       }),
