@@ -106,11 +106,7 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
     server.listen(o.port, o.host ?? "0.0.0.0", () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  let tlsConnections = 0;
-  server.on("secureConnection", () => {
-    tlsConnections++;
-    if (tlsConnections % 100 === 0) log.warn({ tlsConnections }, "many TLS connections: is the apiserver reusing them?");
-  });
+
   let health: Server | undefined;
   if (o.healthPort !== undefined) {
     health = createHttpServer(onRequest);
