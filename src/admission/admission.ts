@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { KubeClient, KubeObject } from "../kube/client.js";
 import { SANDBOXCONFIG_NAME, type SandboxConfig, type SandboxConfigSpec } from "../api/index.js";
 import { ListWatchCache } from "./cache.js";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, mutatePod, publishedClasses, validatePod, type Pod, type Mode, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, admitPod, publishedClasses, validatePod, type Pod, type Mode, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
 import { configRefusal, reviewSandboxConfig } from "./policyConfig.js";
 import { PATHS } from "./desiredWebhooks.js";
 
@@ -96,21 +96,18 @@ export class Admission {
     if (!pod?.spec || req.operation !== "CREATE") return { uid: req.uid, allowed: true };
     const ctx: PolicyContext = { config: this.config(), runtimeClasses: this.classes(), namespace, mode, operatorNamespace: this.operatorNamespace };
     const name = pod.metadata.name ?? pod.metadata.generateName ?? "";
-    if (path === PATHS.mutatePods) {
-      const m = mutatePod(pod, ctx);
-      const fields = { webhook: "mutate", namespace, pod: name, mode: m.mode, dryRun: !!req.dryRun, decision: m.decision };
-      if (m.patch.length) this.log.info(fields, "pod mutated");
-      else this.log.debug(fields, "pod unchanged");
-      if (!m.patch.length) return { uid: req.uid, allowed: true };
-      return { uid: req.uid, allowed: true, patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(m.patch)).toString("base64") };
-    }
-    const v = validatePod(pod, ctx);
-    const fields = { webhook: "validate", namespace, pod: name, mode: v.mode, dryRun: !!req.dryRun, allowed: v.allowed, warnings: v.warnings.length };
-    if (!v.allowed) this.log.info({ ...fields, message: v.message }, "pod refused");
-    else if (v.warnings.length) this.log.info({ ...fields, warningText: v.warnings }, "pod admitted with warnings");
-    else this.log.debug(fields, "pod admitted");
-    if (!v.allowed) return { uid: req.uid, allowed: false, status: { code: 403, reason: "Forbidden", message: v.message! } };
-    return { uid: req.uid, allowed: true, ...(v.warnings.length ? { warnings: v.warnings } : {}) };
+    const verdict = path === PATHS.mutatePods ? admitPod(pod, ctx) : { ...validatePod(pod, ctx), patch: [], decision: undefined };
+    const fields = { webhook: path === PATHS.mutatePods ? "mutate" : "validate", namespace, pod: name, mode: verdict.mode, dryRun: !!req.dryRun, allowed: verdict.allowed, patchOps: verdict.patch.length, warnings: verdict.warnings.length };
+    if (!verdict.allowed) this.log.info({ ...fields, message: verdict.message }, "pod refused");
+    else if (verdict.patch.length || verdict.warnings.length) this.log.info({ ...fields, decision: verdict.decision, warningText: verdict.warnings }, "pod admitted");
+    else this.log.debug(fields, "pod admitted unchanged");
+    if (!verdict.allowed) return { uid: req.uid, allowed: false, status: { code: 403, reason: "Forbidden", message: verdict.message! } };
+    return {
+      uid: req.uid,
+      allowed: true,
+      ...(verdict.patch.length ? { patchType: "JSONPatch" as const, patch: Buffer.from(JSON.stringify(verdict.patch)).toString("base64") } : {}),
+      ...(verdict.warnings.length ? { warnings: verdict.warnings } : {}),
+    };
   }
 
   private async reviewConfig(req: AdmissionRequest): Promise<AdmissionResponse> {

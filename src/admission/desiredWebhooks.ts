@@ -24,6 +24,12 @@ export interface WebhookOptions {
   url?: string;
   /** SandboxConfig spec.podPolicy.defaultMode: decides which side unlabelled namespaces fall on. */
   defaultMode?: Mode;
+  /**
+   * The sandbox classes pods may name (policy.sandboxClasses). When given, the enforce validating
+   * webhook is called only for pods that end up outside them or carry sandbox annotations: the
+   * mutating webhook has already judged every other pod. Without it, it is called for every pod.
+   */
+  sandboxClasses?: string[];
   /** cert-manager mode: the CA injector fills caBundle from this Certificate (namespace/name). */
   certManagerCertificate?: string;
 }
@@ -56,6 +62,15 @@ export const OFF_MATCH = [
   },
 ];
 
+const HAS_SANDBOX_ANNOTATION = "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))";
+
+/** Safety net after every mutation: a pod outside our classes, or one carrying sandbox annotations. */
+export function enforceSafetyNet(classes: string[]) {
+  const list = classes.map((c) => `'${c}'`).join(", ");
+  return [{ name: "not-sandboxed-or-annotated", expression: `!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in [${list}]) || ${HAS_SANDBOX_ANNOTATION}` }];
+}
+const AUDIT_SAFETY_NET = [{ name: "sandbox-annotations", expression: HAS_SANDBOX_ANNOTATION }];
+
 const podRules = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }];
 
 function entry(name: string, o: WebhookOptions, path: string, failurePolicy: "Fail" | "Ignore", timeoutSeconds: number, extra: Record<string, unknown>) {
@@ -71,9 +86,10 @@ function metadata(o: WebhookOptions) {
 }
 
 /**
- * The MutatingWebhookConfiguration (inject the class, record the decision) and the
- * ValidatingWebhookConfiguration (refuse and warn on the final pod; SandboxConfig checks).
- * Enforce namespaces fail closed; every other namespace fails open.
+ * The MutatingWebhookConfiguration (inject the class, record the decision, refuse and warn: one
+ * call per pod) and the ValidatingWebhookConfiguration (the same checks on the final pod, called
+ * only when that pod could have escaped them; SandboxConfig checks). Enforce namespaces fail
+ * closed; every other namespace fails open.
  */
 export function webhookConfigurations(o: WebhookOptions): [Record<string, unknown>, Record<string, unknown>] {
   const sel = namespaceSelectors(o);
@@ -91,8 +107,12 @@ export function webhookConfigurations(o: WebhookOptions): [Record<string, unknow
     kind: "ValidatingWebhookConfiguration",
     metadata: metadata(o),
     webhooks: [
-      entry("enforce.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "enforce"), "Fail", TIMEOUTS.enforce, { namespaceSelector: { matchExpressions: sel.enforce }, rules: podRules }),
-      entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules }),
+      entry("enforce.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "enforce"), "Fail", TIMEOUTS.enforce, {
+        namespaceSelector: { matchExpressions: sel.enforce },
+        rules: podRules,
+        ...(o.sandboxClasses?.length ? { matchConditions: enforceSafetyNet(o.sandboxClasses) } : {}),
+      }),
+      entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules, matchConditions: AUDIT_SAFETY_NET }),
       entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRules, matchConditions: OFF_MATCH }),
       entry("sandboxconfigs.validate.sandboxing.dev", o, PATHS.validateConfig, "Ignore", TIMEOUTS.config, {
         rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["sandboxing.dev"], apiVersions: ["v1alpha1"], resources: ["sandboxconfigs"], scope: "Cluster" }],

@@ -2,9 +2,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { SandboxConfigSpec } from "../api/index.js";
-import { forbiddenAnnotations, hostPrivileges, modeFor, mutatePod, quantityBytes, sandboxClasses, validatePod, type Pod, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { admitPod, forbiddenAnnotations, hostPrivileges, modeFor, mutatePod, quantityBytes, sandboxClasses, validatePod, type Pod, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
 import { reviewSandboxConfig } from "./policyConfig.js";
-import { namespaceSelectors, webhookConfigurations } from "./desiredWebhooks.js";
+import { enforceSafetyNet, namespaceSelectors, webhookConfigurations } from "./desiredWebhooks.js";
 
 const spec = (over: Partial<SandboxConfigSpec> = {}): SandboxConfigSpec => ({ nodeSelector: {}, runtimes: { allowed: ["gvisor", "kata-fc"] }, ...over }) as SandboxConfigSpec;
 const rc = (name: string, managed = true): [string, RuntimeClassInfo] => [name, { name, managed }];
@@ -71,6 +71,23 @@ describe("pod policy", () => {
   });
 });
 
+describe("admitPod (the mutating webhook's single call)", () => {
+  it("judges the pod as its own patch leaves it", () => {
+    const r = admitPod(pod(), ctx());
+    assert.equal(r.allowed, true);
+    assert.equal(r.patch[0]?.value, "sandboxed");
+  });
+  it("refuses without a patch", () => {
+    const r = admitPod(pod({ runtimeClassName: "runc" }), ctx());
+    assert.equal(r.allowed, false);
+    assert.deepEqual(r.patch, []);
+  });
+  it("returns the warnings of the mutated pod", () => {
+    const r = admitPod(pod({ containers: [{ name: "c", resources: { limits: { memory: "64Mi" } } }] }), ctx());
+    assert.equal(r.warnings.length, 1);
+  });
+});
+
 describe("SandboxConfig review", () => {
   it("passes a config with our own classes", () => {
     assert.deepEqual(reviewSandboxConfig(spec(), new Map([rc("sandboxed"), rc("gvisor")])), { errors: [], warnings: [] });
@@ -107,6 +124,14 @@ describe("webhook configurations", () => {
   it("the mode the apiserver matched wins over labels, but never over exemption", () => {
     assert.equal(modeFor(ctx({ mode: "audit" })), "audit");
     assert.equal(modeFor(ctx({ mode: "enforce", namespace: "kube-system" })), "exempt");
+  });
+  it("calls the enforce safety net only for pods outside the sandbox classes or with sandbox annotations", () => {
+    assert.equal(
+      enforceSafetyNet(["sandboxed", "gvisor"])[0]!.expression,
+      "!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in ['sandboxed', 'gvisor']) || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))",
+    );
+    const [, v] = webhookConfigurations({ namespace: "op" }) as unknown as Array<{ webhooks: Array<{ matchConditions?: unknown }> }>;
+    assert.equal(v!.webhooks[0]!.matchConditions, undefined, "without the class list, every enforce pod is validated");
   });
   it("leaves caBundle to cert-manager's injector in cert-manager mode", () => {
     const [m] = webhookConfigurations({ namespace: "op", caBundle: "PEM", certManagerCertificate: "op/svc" }) as unknown as Array<{ metadata: { annotations?: Record<string, string> }; webhooks: Array<{ clientConfig: Record<string, unknown> }> }>;

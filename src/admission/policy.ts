@@ -242,3 +242,18 @@ export function validatePod(pod: Pod, ctx: PolicyContext): ValidateResult {
   if (mem) warnings.push(mem);
   return { mode, allowed: true, warnings };
 }
+
+export type AdmitResult = MutateResult & ValidateResult;
+
+/**
+ * The mutating webhook's whole answer: the patch, and the validation of the pod as the patch
+ * leaves it, so one call per pod can inject, refuse and warn (the validating webhook is only a
+ * safety net for pods changed after us; see desiredWebhooks.ts).
+ */
+export function admitPod(pod: Pod, ctx: PolicyContext): AdmitResult {
+  const m = mutatePod(pod, ctx);
+  const injected = m.patch.find((op) => op.path === "/spec/runtimeClassName");
+  const after: Pod = injected ? { ...pod, spec: { ...pod.spec, runtimeClassName: injected.value as string } } : pod;
+  const v = validatePod(after, ctx);
+  return v.allowed ? { ...v, ...m, mode: m.mode } : { ...v, patch: [] };
+}

@@ -7,6 +7,7 @@ import type { KubeClient, KubeObject } from "../kube/client.js";
 import { Admission, type AdmissionReview } from "./admission.js";
 import { CertManagerCerts, SelfSignedCerts, type CertSource } from "./certs.js";
 import { webhookConfigurations } from "./desiredWebhooks.js";
+import { sandboxClasses } from "./policy.js";
 
 export interface WebhookServerOptions {
   client: KubeClient;
@@ -126,6 +127,7 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
       caBundle: certs.caBundle(),
       url: o.url,
       defaultMode: admission.config()?.podPolicy?.defaultMode,
+      sandboxClasses: admission.configs.isSynced && admission.runtimeClasses.isSynced ? sandboxClasses({ config: admission.config(), runtimeClasses: admission.classes() }) : undefined,
       certManagerCertificate: o.certSource === "cert-manager" ? `${o.namespace}/${o.serviceName}` : undefined,
     });
     const text = JSON.stringify(desired);

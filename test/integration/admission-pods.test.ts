@@ -140,6 +140,22 @@ describe("pod policy through the real apiserver and the TLS webhook", () => {
     });
   });
 
+  it("validating safety net: with the mutating webhook gone, an enforce pod without a class is refused", async () => {
+    await client.delete("MutatingWebhookConfiguration", "sandbox-operator");
+    try {
+      const r = await eventually("mutation gone", async () => {
+        const res = await createPod(client, pod(`net-${Date.now()}`, E), true);
+        return res.status === 403 && res;
+      });
+      assert.match(r.message ?? "", /admission webhook "enforce\.pods\.validate\.sandboxing\.dev" denied the request: .*spec\.runtimeClassName is empty \(the sandbox-operator mutating webhook did not run\)/);
+      const named = await createPod(client, pod("net-named", E, { runtimeClassName: "gvisor" }), true);
+      assert.equal(named.status, 201, "a pod already in a sandbox class is not sent to the safety net");
+    } finally {
+      await webhook.reconcileConfigurations(true);
+      await waitWebhookActive(client);
+    }
+  });
+
   it("follows SandboxConfig podPolicy.defaultMode=enforce for unlabelled namespaces; label off opts out", async () => {
     await client.apply(namespace("team-default"));
     await client.apply(namespace("team-optout", "off"));
@@ -148,7 +164,7 @@ describe("pod policy through the real apiserver and the TLS webhook", () => {
       await eventually("unlabelled namespace enforced", async () => (await createPod(client, pod(`d-${Date.now()}`, "team-default"), true)).obj?.spec.runtimeClassName === "sandboxed", 30_000, 200);
       const refused = await createPod(client, pod("d-runc", "team-default", { runtimeClassName: "runc" }));
       assert.equal(refused.status, 403);
-      assert.match(refused.message ?? "", /enforce\.pods\.validate\.sandboxing\.dev.*Namespace team-default enforces sandboxing/);
+      assert.match(refused.message ?? "", /admission webhook "enforce\.pods\.sandboxing\.dev" denied the request: .*Namespace team-default enforces sandboxing/);
       const optOut = await createPod(client, pod("o-1", "team-optout"));
       assert.equal(optOut.status, 201);
       assert.equal(optOut.obj?.spec.runtimeClassName ?? undefined, undefined);
