@@ -118,7 +118,6 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
   }
 
   let lastApplied = "";
-  let lastForced = 0;
   const reconcileConfigurations = async (force = false) => {
     if (o.manageConfigurations === false) return;
     const desired = webhookConfigurations({
@@ -131,11 +130,10 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
       certManagerCertificate: o.certSource === "cert-manager" ? `${o.namespace}/${o.serviceName}` : undefined,
     });
     const text = JSON.stringify(desired);
-    if (text === lastApplied && !force && Date.now() - lastForced < 300_000) return;
+    if (text === lastApplied && !force) return;
     for (const obj of desired) await o.client.apply(obj as unknown as KubeObject);
     if (text !== lastApplied) log.info({ defaultMode: admission.config()?.podPolicy?.defaultMode ?? "off", bundleBytes: certs.caBundle()?.length ?? 0 }, "webhook configurations applied");
     lastApplied = text;
-    lastForced = Date.now();
   };
 
   const tick = async () => {
@@ -144,7 +142,8 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
       server.setSecureContext({ cert: p.cert, key: p.key, minVersion: "TLSv1.2" });
       log.info({}, "serving certificate swapped in; open connections keep the previous one until they close");
     }
-    await reconcileConfigurations();
+    // Re-applied every tick, not only on change: a deleted or edited configuration comes back.
+    await reconcileConfigurations(true);
   };
   await reconcileConfigurations(true);
 

@@ -140,6 +140,20 @@ describe("pod policy through the real apiserver and the TLS webhook", () => {
     });
   });
 
+  it("one webhook call per ordinary enforce pod: the apiserver skips the validating safety net", async () => {
+    const calls = async (name: string) => {
+      const text = (await client.raw("GET", "/metrics")).body;
+      let n = 0;
+      for (const line of text.split("\n")) if (line.startsWith("apiserver_admission_webhook_request_total{") && line.includes(`name="${name}"`)) n += Number(line.split(" ").at(-1));
+      return n;
+    };
+    const [m0, v0] = [await calls("enforce.pods.sandboxing.dev"), await calls("enforce.pods.validate.sandboxing.dev")];
+    for (let i = 0; i < 5; i++) assert.equal((await createPod(client, pod(`one-call-${i}`, E), true)).status, 201);
+    assert.equal(await calls("enforce.pods.sandboxing.dev"), m0 + 5);
+    assert.equal(await calls("enforce.pods.validate.sandboxing.dev"), v0, "safety net not called");
+    assert.equal((await createPod(client, pod("one-call-runc", E, { runtimeClassName: "runc" }), true)).status, 403);
+  });
+
   it("validating safety net: with the mutating webhook gone, an enforce pod without a class is refused", async () => {
     await client.delete("MutatingWebhookConfiguration", "sandbox-operator");
     try {
