@@ -161,7 +161,17 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
   };
   const timer = setInterval(() => void loop(), o.tickMs ?? 60_000);
   // Namespace selectors follow SandboxConfig spec.podPolicy.defaultMode without waiting for a full tick.
-  const fast = setInterval(() => void reconcileConfigurations().catch((e) => log.warn({ err: (e as Error).message }, "applying webhook configurations failed")), 1000);
+  // Cheap check first: rebuild the configurations only when an input changed.
+  let lastInputs = "";
+  const fast = setInterval(() => {
+    const inputs = `${admission.configs.version}/${admission.runtimeClasses.version}/${certs.caBundle()?.length ?? 0}/${certs.caBundle()?.slice(-64) ?? ""}`;
+    if (inputs === lastInputs) return;
+    lastInputs = inputs;
+    void reconcileConfigurations().catch((e) => {
+      lastInputs = "";
+      log.warn({ err: (e as Error).message }, "applying webhook configurations failed");
+    });
+  }, 1000);
 
   return {
     port,
