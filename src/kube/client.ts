@@ -2,7 +2,7 @@
 // apply with one field manager, status patches, watches, and a request counter for benchmarks.
 import { Agent, request, type RequestOptions } from "node:https";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { resourceFor, type ResourceRef } from "./resources.js";
 
@@ -65,9 +65,24 @@ export interface ListOptions {
   limit?: number;
 }
 
-interface Raw {
+export interface Raw {
   status: number;
   body: string;
+  /** Response headers, e.g. `warning` (admission warnings, deprecations): read them with warningsOf(). */
+  headers: IncomingHttpHeaders;
+}
+
+/** The texts of the apiserver's `Warning: 299 - "<text>"` response headers (RFC 7234 warn-text). */
+export function warningsOf(headers: IncomingHttpHeaders): string[] {
+  const raw = headers.warning;
+  if (!raw) return [];
+  const out: string[] = [];
+  // Several warnings may share one header line, comma-separated; each text is a quoted-string.
+  const re = /\d{3} \S+ "((?:[^"\\]|\\.)*)"/g;
+  for (const line of Array.isArray(raw) ? raw : [raw]) {
+    for (const m of line.matchAll(re)) out.push(m[1]!.replace(/\\(.)/g, "$1"));
+  }
+  return out;
 }
 
 export class KubeClient {
@@ -148,7 +163,7 @@ export class KubeClient {
     const response = await res;
     let text = "";
     for await (const chunk of response) text += chunk;
-    return { status: response.statusCode ?? 0, body: text };
+    return { status: response.statusCode ?? 0, body: text, headers: response.headers };
   }
 
   async call<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
