@@ -25,4 +25,4 @@ if (!values["no-lock"]) {
   writeImageLock({ repository: result.repository, tag: result.tag, digest: result.digest }, root);
   for (const path of writeGenerated(root)) console.log(`wrote ${path}`);
 }
-console.log(`import into containerd: ctr -n k8s.io images import --digests ${out}`);
+console.log(`import into containerd: ctr -n k8s.io images import --base-name ${result.repository} --digests ${out}`);
