@@ -16,6 +16,7 @@ export interface Io {
 export function processIo(): Io {
   const isTTY = Boolean(process.stdout.isTTY);
   let lastLines = 0;
+  let lastFrame = "";
   return {
     isTTY,
     out: (t) => void process.stdout.write(t),
@@ -26,9 +27,11 @@ export function processIo(): Io {
         if (lastLines) process.stdout.write(`\x1b[${lastLines}F\x1b[0J`);
         process.stdout.write(text);
         lastLines = text.split("\n").length - 1;
-      } else {
+      } else if (text !== lastFrame) {
+        // In a log or pipe, print a frame only when it changed.
         process.stdout.write(text);
       }
+      lastFrame = text;
     },
   };
 }

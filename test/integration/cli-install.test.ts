@@ -6,13 +6,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig as KubeConfigClass, type KubeConfig } from "@kubernetes/client-node";
 import { ApiError, KubeClient, type AnyObject, type KubeObject } from "../../src/kube/client.js";
+import { resourceFor } from "../../src/kube/resources.js";
 import { AGENT, AGENT_NODE_POLICY, CONTROLLER, NAMESPACE, WEBHOOK, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
 import { serviceAccountUser } from "../../src/manifests/render-deploy.js";
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { testControlPlane } from "../harness/controlplane.js";
-import { eventually } from "../harness/cluster.js";
+import { eventually, node } from "../harness/cluster.js";
 import { sandboxctl, startSandboxctl } from "../harness/sandboxctl.js";
 
 type Obj = AnyObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
@@ -180,6 +181,42 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       assert.ok(await client.getOrNull("ValidatingAdmissionPolicy", AGENT_NODE_POLICY));
     } finally {
       for (const c of [agentA, unbound, controller]) c.close();
+    }
+  });
+
+  it("holds with a real pod-bound service account token: its node claim picks the one SandboxNode it may write", async () => {
+    // What the kubelet does for the agent pod: a token bound to the pod, which is bound to node-a.
+    await client.apply(node("node-a"));
+    const pod = await client.create<Obj>({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "agent-on-node-a", namespace: NAMESPACE },
+      spec: { nodeName: "node-a", serviceAccountName: AGENT, containers: [{ name: "agent", image: "localhost/sandbox-operator@sha256:" + "1".repeat(64) }] },
+    } as AnyObject);
+    const tokenPath = client.path(resourceFor("ServiceAccount"), AGENT, NAMESPACE, "token");
+    const review = await client.call<{ status: { token: string } }>("POST", tokenPath, {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { audiences: [], expirationSeconds: 600, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name, uid: pod.metadata.uid } },
+    });
+    const kc = cp.kubeConfig();
+    const cluster = kc.getCurrentCluster()!;
+    const tokenKc = new KubeConfigClass();
+    tokenKc.loadFromOptions({
+      clusters: [{ name: "c", server: cluster.server, caData: cluster.caData }],
+      users: [{ name: "agent", token: review.status.token }],
+      contexts: [{ name: "c", cluster: "c", user: "agent" }],
+      currentContext: "c",
+    });
+    const agent = await KubeClient.fromKubeConfig(tokenKc, { fieldManager: "agent" });
+    try {
+      const own = await agent.mergePatch<Obj>("SandboxNode", "node-a", heartbeat("Applied"), { subresource: "status" });
+      assert.equal((own.status as { phase: string }).phase, "Applied");
+      await assert.rejects(agent.mergePatch("SandboxNode", "node-b", heartbeat("Applied"), { subresource: "status" }), (e: unknown) => e instanceof ApiError && e.status === 403 && /the agent on node node-a may write only SandboxNode node-a, not node-b/.test(e.message));
+    } finally {
+      agent.close();
+      await client.delete("Pod", pod.metadata.name, NAMESPACE);
+      await client.delete("Node", "node-a");
     }
   });
 
