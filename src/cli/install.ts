@@ -40,7 +40,7 @@ export function manifestsFor(opts: Pick<InstallOptions, "image" | "serviceMonito
 }
 
 export function renderManifests(objects: Manifest[]): string {
-  return objects.map((o) => stringify(o, { lineWidth: 0 })).join("---\n");
+  return objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
 }
 
 const kindName = (o: Manifest) => `${o.kind}${o.metadata.namespace ? ` ${o.metadata.namespace}/` : " "}${o.metadata.name}`;

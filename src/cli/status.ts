@@ -35,10 +35,13 @@ export async function status(client: KubeClient, opts: StatusOptions, io: Io): P
   }
   let last = "";
   while (!opts.signal?.aborted) {
-    const text = renderStatus(await readStatus(client), opts.output, now());
-    if (text !== last) {
+    const view = await readStatus(client);
+    // On a terminal redraw every tick (ages move); in a pipe or log print only real changes.
+    const key = JSON.stringify(view);
+    if (io.isTTY || key !== last) {
+      const text = renderStatus(view, opts.output, now());
       io.frame(opts.output === "table" && !io.isTTY && last ? `\n${text}` : text);
-      last = text;
+      last = key;
     }
     await sleep(opts.intervalMs ?? 1000, opts.signal);
   }

@@ -13,7 +13,7 @@ const EXAMPLE_HEADER =
   "# RuntimeClass `sandboxed`. Apply with `kubectl apply -f examples/sandboxconfig.yaml`.\n";
 
 export function toYaml(objects: object[], header = HEADER): string {
-  return header + objects.map((o) => stringify(o, { lineWidth: 0, sortMapEntries: false })).join("---\n");
+  return header + objects.map((o) => stringify(o, { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false })).join("---\n");
 }
 
 /** The package version the manifests are stamped with (kept in step with package.json by a test). */
