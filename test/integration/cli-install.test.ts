@@ -113,6 +113,32 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     await client.delete("Pod", pod.metadata.name, NAMESPACE);
   });
 
+  it("controller and webhook pods pass Pod Security `restricted`; the agent needs the privileged namespace", async () => {
+    const ns = `psa-restricted-${Date.now()}`;
+    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" } } } as AnyObject);
+    const podFrom = (kind: string, name: string): AnyObject => {
+      const w = applied.find((o) => o.kind === kind && o.metadata.name === name)!;
+      const template = (w.spec as { template: { spec: Record<string, unknown> } }).template;
+      return { apiVersion: "v1", kind: "Pod", metadata: { name: `${name}-psa`, namespace: ns }, spec: template.spec } as AnyObject;
+    };
+    try {
+      for (const [kind, name] of [["Deployment", CONTROLLER], ["Deployment", WEBHOOK]] as const) {
+        await client.create(podFrom(kind, name) as KubeObject, { dryRun: true });
+      }
+      await assert.rejects(client.create(podFrom("DaemonSet", AGENT) as KubeObject, { dryRun: true }), (e: unknown) => e instanceof ApiError && e.status === 403 && /violates PodSecurity "restricted:latest".*privileged/.test(e.message));
+      const nsObj = await client.get<Obj>("Namespace", NAMESPACE);
+      assert.equal(nsObj.metadata.labels?.["pod-security.kubernetes.io/enforce"], "privileged");
+    } finally {
+      await client.delete("Namespace", ns);
+    }
+  });
+
+  it("install --service-monitor says so when prometheus-operator is not installed", async () => {
+    const r = await sandboxctl(["install", "--service-monitor", "--no-wait"], env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ServiceMonitor sandbox-operator-system\/sandbox-operator-controller: the ServiceMonitor kind is not served \(prometheus-operator is not installed\): install it or drop --service-monitor/);
+  });
+
   it("gives each component only the permissions it needs (SubjectAccessReview)", async () => {
     const cases: Array<[string, { verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string }, boolean]> = [
       [CONTROLLER, { verb: "patch", group: "", resource: "nodes" }, true],
