@@ -62,7 +62,8 @@ export function program(run: (fn: () => Promise<number>) => Promise<void>): Comm
     .description("Delete the SandboxConfig, wait until every node is reverted, then remove the operator.")
     .option("--timeout <duration>", "how long to wait for the nodes to be reverted", duration, 600_000)
     .option("--keep-crds", "keep the sandboxing.dev CRDs", false)
-    .action((o: { timeout: number; keepCrds: boolean }) => run(() => withClient((c) => uninstall(c, { timeoutMs: o.timeout, keepCrds: o.keepCrds }, io))));
+    .option("--force", "remove the operator even if SandboxNodes remain (their nodes keep their configuration)", false)
+    .action((o: { timeout: number; keepCrds: boolean; force: boolean }) => run(() => withClient((c) => uninstall(c, { timeoutMs: o.timeout, keepCrds: o.keepCrds, force: o.force }, io))));
 
   root
     .command("status")

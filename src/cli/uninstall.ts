@@ -13,6 +13,8 @@ import { deploymentProgress, uninstallState, type WorkloadStatus } from "./rende
 export interface UninstallOptions {
   timeoutMs: number;
   keepCrds: boolean;
+  /** Remove the operator even when SandboxNodes (unreverted nodes) remain. */
+  force?: boolean;
   pollMs?: number;
 }
 
@@ -74,7 +76,15 @@ export async function uninstall(client: KubeClient, opts: UninstallOptions, io: 
     for (const cfg of configs.items) await waitConfigGone(client, cfg.metadata.name, opts, io);
     if (configs.items.length === 0) io.err(`no SandboxConfig (expected ${SANDBOXCONFIG_NAME}); nothing to revert\n`);
     const leftover = await client.list("SandboxNode");
-    if (leftover.items.length) io.err(`warning: ${leftover.items.length} SandboxNode(s) remain (${leftover.items.map((n) => n.metadata.name).join(", ")}); deleting the CRDs removes them\n`);
+    if (leftover.items.length && !opts.force) {
+      // Deleting the CRDs now would drop these without their nodes being reverted.
+      throw new CliError(
+        EXIT.blocked,
+        `${leftover.items.length} SandboxNode(s) remain although no SandboxConfig does: ${leftover.items.map((n) => n.metadata.name).join(", ")}\n` +
+          `their nodes may still carry sandbox runtime configuration; start the controller (kubectl -n ${NAMESPACE} get pods) so it reverts them, ` +
+          "or pass --force to remove the operator anyway (nodes keep their configuration)",
+      );
+    }
   }
   let deleted = 0;
   for (const obj of uninstallOrder(opts.keepCrds)) {

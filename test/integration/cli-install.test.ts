@@ -268,10 +268,15 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
 
     const run = startSandboxctl(["uninstall", "--timeout", "60s"], env);
     await eventually("uninstall to show the blocking condition", async () => /UninstallBlocked/.test(run.stdout()), 30_000);
-    // Play the controller: the pods are gone, the nodes reverted, the finalizer removed.
-    for (const n of ["node-a", "node-b"]) await client.delete("SandboxNode", n);
+    // Play a controller that lost track of node-a: node-b reverted, the finalizer removed anyway.
+    await client.delete("SandboxNode", "node-b");
     await client.mergePatch("SandboxConfig", "cluster", { metadata: { finalizers: null } });
-    const r = await run.done;
+    const leftover = await run.done;
+    assert.equal(leftover.code, 5, leftover.stderr);
+    assert.match(leftover.stderr, /1 SandboxNode\(s\) remain although no SandboxConfig does: node-a/);
+    assert.ok(await client.getOrNull("CustomResourceDefinition", "sandboxnodes.sandboxing.dev"), "the CRDs stay while a node may be unreverted");
+    await client.delete("SandboxNode", "node-a");
+    const r = await sandboxctl(["uninstall", "--timeout", "30s"], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sandbox-operator is uninstalled/);
     for (const obj of applied.filter((o) => o.kind !== "Namespace")) {
