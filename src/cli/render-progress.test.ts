@@ -40,7 +40,8 @@ describe("uninstallState", () => {
   const c = (type: string, status: string, reason: string, message = "") => ({ type, status: status as "True", reason, message, lastTransitionTime: "2026-01-01T00:00:00Z" });
   const cases: Array<[string, ReturnType<typeof c>[], boolean, string[]]> = [
     ["no conditions", [], false, []],
-    ["blocked by pods", [c("Ready", "False", "UninstallBlocked", "default/web-1 runs sandboxed"), c("Progressing", "True", "Uninstalling")], true, ["Ready=False UninstallBlocked: default/web-1 runs sandboxed", "Progressing=True Uninstalling"]],
+    ["blocked by pods (the controller's reason)", [c("Ready", "False", "Uninstalling", "2 nodes"), c("Progressing", "True", "UninstallBlockedByPods", "default/web-1")], true, ["Ready=False Uninstalling: 2 nodes", "Progressing=True UninstallBlockedByPods: default/web-1"]],
+    ["blocked, another wording", [c("Ready", "False", "UninstallBlocked", "default/web-1 runs sandboxed")], true, ["Ready=False UninstallBlocked: default/web-1 runs sandboxed"]],
     ["pods still running reason", [c("Progressing", "True", "SandboxedPodsRunning", "3 pods")], true, ["Progressing=True SandboxedPodsRunning: 3 pods"]],
     ["reverting, not blocked", [c("Ready", "False", "Uninstalling"), c("Degraded", "False", "AsExpected")], false, ["Ready=False Uninstalling"]],
   ];

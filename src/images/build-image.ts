@@ -1,5 +1,6 @@
 // `npm run build:image`: builds the OCI archive, records its digest in deploy/image.json and
-// regenerates the manifests that pin it. Flags: --out <file>, --repository <name>, --no-lock.
+// regenerates the manifests that pin it. Flags: --out <file>, --repository <name>,
+// --payload-dir <dir> (runsc + containerd-shim-runsc-v1 for the agent), --no-lock.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildOperatorImage, writeArchive } from "./build.js";
@@ -10,12 +11,13 @@ const { values } = parseArgs({
   options: {
     out: { type: "string" },
     repository: { type: "string" },
+    "payload-dir": { type: "string" },
     "no-lock": { type: "boolean", default: false },
   },
 });
 const root = repoRoot();
 const started = Date.now();
-const result = buildOperatorImage({ root, repository: values.repository });
+const result = buildOperatorImage({ root, repository: values.repository, payloadDir: values["payload-dir"] });
 const out = values.out ?? join(root, "dist", "images", `sandbox-operator-${result.tag}.oci.tar`);
 writeArchive(result, out);
 console.log(`image ${result.repository}:${result.tag}`);

@@ -2,7 +2,10 @@
 // list from package-lock.json, and symlink-faithful host paths.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hostPathEntries, parseLdd, productionPackages } from "./build.js";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostPathEntries, parseLdd, payloadLayer, productionPackages } from "./build.js";
 
 describe("parseLdd", () => {
   it("returns the libraries and the loader, not the vDSO", () => {
@@ -59,5 +62,25 @@ describe("hostPathEntries", () => {
   it("follows relative links that climb", () => {
     const got = hostPathEntries("/lib64/ld.so", fake).map((e) => e.path);
     assert.deepEqual(got, ["/lib64", "/usr/lib64/ld.so", "/usr/lib/x/ld.so"]);
+  });
+});
+
+describe("payloadLayer", () => {
+  it("takes runsc and its shim as executables under the payload dir, and names what is missing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "payload-"));
+    try {
+      writeFileSync(join(dir, "runsc"), "r", { mode: 0o755 });
+      assert.throws(() => payloadLayer(dir), /containerd-shim-runsc-v1 is missing/);
+      writeFileSync(join(dir, "containerd-shim-runsc-v1"), "s", { mode: 0o644 });
+      assert.throws(() => payloadLayer(dir), /containerd-shim-runsc-v1 is not an executable file/);
+      chmodSync(join(dir, "containerd-shim-runsc-v1"), 0o755);
+      const layer = payloadLayer(dir);
+      assert.deepEqual(layer.entries.map((e) => [e.path, e.type === "file" ? e.mode : 0]), [
+        ["/opt/sandbox-operator/payload/runsc", 0o755],
+        ["/opt/sandbox-operator/payload/containerd-shim-runsc-v1", 0o755],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

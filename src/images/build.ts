@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { buildImage, ociArch, type BuiltImage } from "./oci.js";
 import { normalMode, type TarEntry } from "./tar.js";
-import { ENTRYPOINTS, IMAGE_APP_DIR, NODE_BIN } from "../manifests/names.js";
+import { AGENT_PAYLOAD_DIR, ENTRYPOINTS, IMAGE_APP_DIR, NODE_BIN } from "../manifests/names.js";
 
 export const DEFAULT_REPOSITORY = "localhost/sandbox-operator";
 
@@ -17,6 +17,11 @@ export interface BuildOptions {
   tag?: string;
   /** The node binary to ship; default: the one running this build. */
   nodeBinary?: string;
+  /**
+   * A directory with runsc and containerd-shim-runsc-v1 for the agent to install on hosts that
+   * lack them; they become a fourth layer under AGENT_PAYLOAD_DIR. Default: none (empty dir).
+   */
+  payloadDir?: string;
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
 }
@@ -131,7 +136,24 @@ function compileApp(root: string, log: (l: string) => void): { dir: string; clea
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function collectLayers(root: string, nodeBinary: string, compiled: string): Array<{ comment: string; entries: TarEntry[] }> {
+export const PAYLOAD_FILES = ["runsc", "containerd-shim-runsc-v1"] as const;
+
+export function payloadLayer(dir: string): { comment: string; entries: TarEntry[] } {
+  const entries = PAYLOAD_FILES.map((name): TarEntry => {
+    const file = join(dir, name);
+    let st;
+    try {
+      st = lstatSync(file);
+    } catch {
+      throw new Error(`--payload-dir ${dir}: ${name} is missing (the payload is runsc and containerd-shim-runsc-v1 from the same gVisor release)`);
+    }
+    if (!st.isFile() || !(st.mode & 0o111)) throw new Error(`--payload-dir ${dir}: ${name} is not an executable file`);
+    return { path: `${AGENT_PAYLOAD_DIR}/${name}`, type: "file", mode: 0o755, content: readFileSync(file) };
+  });
+  return { comment: "gVisor payload the agent installs on hosts (runsc, containerd-shim-runsc-v1)", entries };
+}
+
+export function collectLayers(root: string, nodeBinary: string, compiled: string, payloadDir?: string): Array<{ comment: string; entries: TarEntry[] }> {
   const ldd = execFileSync("ldd", [nodeBinary], { encoding: "utf8" });
   const runtime: TarEntry[] = [
     ...hostPathEntries(nodeBinary),
@@ -139,6 +161,7 @@ export function collectLayers(root: string, nodeBinary: string, compiled: string
     { path: "etc/passwd", type: "file", mode: 0o644, content: Buffer.from("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n") },
     { path: "etc/group", type: "file", mode: 0o644, content: Buffer.from("root:x:0:\nnonroot:x:65532:\n") },
     { path: "tmp", type: "dir", mode: 0o1777 },
+    { path: AGENT_PAYLOAD_DIR, type: "dir", mode: 0o755 },
   ];
   // The binary must end up at NODE_BIN whatever its host path, since the manifests call it there.
   if (posix.normalize(nodeBinary) !== NODE_BIN) runtime.push({ path: NODE_BIN, type: "file", mode: 0o755, content: readFileSync(nodeBinary) });
@@ -150,6 +173,7 @@ export function collectLayers(root: string, nodeBinary: string, compiled: string
     { comment: `node ${nodeBinary} and the shared libraries it links (ldd)`, entries: runtime },
     { comment: "production node_modules (package-lock.json, dev dependencies excluded)", entries: nodeModulesEntries(root) },
     { comment: "the compiled app (tsc: dist/src)", entries: app },
+    ...(payloadDir ? [payloadLayer(payloadDir)] : []),
   ];
 }
 
@@ -163,7 +187,7 @@ export function buildOperatorImage(opts: BuildOptions): BuildResult {
   const compiled = compileApp(root, log);
   try {
     log("collecting layers: node + shared libraries, production node_modules, app");
-    const layers = collectLayers(root, nodeBinary, compiled.dir);
+    const layers = collectLayers(root, nodeBinary, compiled.dir, opts.payloadDir);
     log("writing the OCI layout (deterministic tar, gzip)");
     const built = buildImage({
       repository,

@@ -14,8 +14,10 @@ export const WEBHOOK = "sandbox-operator-webhook";
 /** The Lease the controller replicas elect a leader on (in NAMESPACE). */
 export const LEADER_LEASE = "sandbox-operator-controller";
 /** Webhook configurations (validating and mutating) the webhook keeps its caBundle in. */
-export const WEBHOOK_CONFIGURATION = "sandbox-operator-webhook";
-/** The Secret holding the webhook's CA and serving certificate (in NAMESPACE). */
+export const WEBHOOK_CONFIGURATION = "sandbox-operator";
+/** The Secret holding the webhook's own CA (self-managed certificates; in NAMESPACE). */
+export const WEBHOOK_CA_SECRET = "sandbox-operator-webhook-ca";
+/** The Secret cert-manager writes the serving certificate to, when cert-manager is used. */
 export const WEBHOOK_CERT_SECRET = "sandbox-operator-webhook-tls";
 /** The ValidatingAdmissionPolicy that keeps each agent to its own SandboxNode. */
 export const AGENT_NODE_POLICY = "sandbox-operator-agent-own-node";
@@ -35,6 +37,8 @@ export const ENTRYPOINTS = {
 
 /** Where the agent sees the host's root file system (its host-root prefix). */
 export const AGENT_HOST_ROOT = "/host";
+/** In the image: runsc + containerd-shim-runsc-v1 the agent installs on hosts (empty unless built with a payload). */
+export const AGENT_PAYLOAD_DIR = "/opt/sandbox-operator/payload";
 
 /** An image reference pinned by digest: `repository@sha256:...`. */
 export interface ImageRef {

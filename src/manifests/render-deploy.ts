@@ -7,14 +7,15 @@ import {
   AGENT_NODE_LABEL,
   AGENT_NODE_LABEL_VALUE,
   AGENT_NODE_POLICY,
+  AGENT_PAYLOAD_DIR,
   CONTROLLER,
   ENTRYPOINTS,
-  LEADER_LEASE,
   NAMESPACE,
   NODE_BIN,
   PART_OF,
   PORTS,
   WEBHOOK,
+  WEBHOOK_CA_SECRET,
   WEBHOOK_CERT_SECRET,
   WEBHOOK_CONFIGURATION,
   imageReference,
@@ -46,6 +47,9 @@ export interface WebhookContext {
   serviceName: string;
   servicePort: number;
   configurationName: string;
+  /** The webhook's own CA (self-managed certificates). */
+  caSecret: string;
+  /** cert-manager's serving-certificate Secret, when cert-manager is used. */
   certSecret: string;
 }
 
@@ -54,6 +58,7 @@ export const WEBHOOK_CONTEXT: WebhookContext = {
   serviceName: WEBHOOK,
   servicePort: 443,
   configurationName: WEBHOOK_CONFIGURATION,
+  caSecret: WEBHOOK_CA_SECRET,
   certSecret: WEBHOOK_CERT_SECRET,
 };
 
@@ -149,9 +154,10 @@ export const WEBHOOK_RULES: Rule[] = [
   },
 ];
 export const WEBHOOK_NAMESPACE_RULES: Rule[] = [
-  // create cannot be limited by name (the object does not exist yet); get/update can.
+  // create cannot be limited by name (the object does not exist yet); get/update can: its CA
+  // (self-managed certificates) and cert-manager's serving certificate.
   { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
-  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "update"], resourceNames: [WEBHOOK_CERT_SECRET] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "update"], resourceNames: [WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET] },
 ];
 
 export const serviceAccountUser = (name: string) => `system:serviceaccount:${NAMESPACE}:${name}`;
@@ -242,14 +248,9 @@ export function controller(opts: DeployOptions): Manifest[] {
               image: imageReference(opts.image),
               imagePullPolicy: "IfNotPresent",
               command: [NODE_BIN, ENTRYPOINTS.controller],
-              env: [
-                fieldEnv("POD_NAME", "metadata.name"),
-                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-                { name: "LEADER_ELECTION", value: "true" },
-                { name: "LEADER_ELECTION_LEASE", value: LEADER_LEASE },
-                { name: "METRICS_PORT", value: String(PORTS.metrics) },
-                { name: "HEALTH_PORT", value: String(PORTS.health) },
-              ],
+              // Flags of src/controller/main.ts; it names its Lease sandbox-operator-controller.
+              args: [`--metrics-port=${PORTS.metrics}`, `--health-port=${PORTS.health}`, "--leader-elect=true"],
+              env: [fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
               ports: [
                 { name: "metrics", containerPort: PORTS.metrics, protocol: "TCP" },
                 { name: "health", containerPort: PORTS.health, protocol: "TCP" },
@@ -340,12 +341,9 @@ export function agent(opts: DeployOptions): Manifest[] {
               image: imageReference(opts.image),
               imagePullPolicy: "IfNotPresent",
               command: [NODE_BIN, ENTRYPOINTS.agent],
-              env: [
-                fieldEnv("NODE_NAME", "spec.nodeName"),
-                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-                { name: "HOST_ROOT", value: AGENT_HOST_ROOT },
-                { name: "HEALTH_PORT", value: String(PORTS.health) },
-              ],
+              // Flags of src/agent/main.ts; NODE_NAME (downward API) names its SandboxNode.
+              args: [`--host-root=${AGENT_HOST_ROOT}`, `--payload-dir=${AGENT_PAYLOAD_DIR}`, "--restart-strategy=systemd", `--health-port=${PORTS.health}`],
+              env: [fieldEnv("NODE_NAME", "spec.nodeName")],
               ports: [{ name: "health", containerPort: PORTS.health, protocol: "TCP" }],
               livenessProbe: probes.livenessProbe,
               resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
@@ -390,14 +388,8 @@ export function webhook(opts: DeployOptions): Manifest[] {
               image: imageReference(opts.image),
               imagePullPolicy: "IfNotPresent",
               command: [NODE_BIN, ENTRYPOINTS.webhook],
-              env: [
-                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-                { name: "WEBHOOK_SERVICE", value: WEBHOOK },
-                { name: "WEBHOOK_CONFIGURATION", value: WEBHOOK_CONFIGURATION },
-                { name: "WEBHOOK_CERT_SECRET", value: WEBHOOK_CERT_SECRET },
-                { name: "WEBHOOK_PORT", value: String(PORTS.webhook) },
-                { name: "HEALTH_PORT", value: String(PORTS.health) },
-              ],
+              // Flags of src/admission/main.ts.
+              args: [`--namespace=${NAMESPACE}`, `--service-name=${WEBHOOK}`, `--port=${PORTS.webhook}`, `--health-port=${PORTS.health}`, "--cert-source=self"],
               ports: [
                 { name: "https", containerPort: PORTS.webhook, protocol: "TCP" },
                 { name: "health", containerPort: PORTS.health, protocol: "TCP" },

@@ -9,7 +9,7 @@ import { parseAllDocuments } from "yaml";
 import { KubeConfig as KubeConfigClass, type KubeConfig } from "@kubernetes/client-node";
 import { ApiError, KubeClient, type AnyObject, type KubeObject } from "../../src/kube/client.js";
 import { resourceFor } from "../../src/kube/resources.js";
-import { AGENT, AGENT_NODE_POLICY, CONTROLLER, NAMESPACE, WEBHOOK, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
+import { AGENT, AGENT_NODE_POLICY, CONTROLLER, NAMESPACE, WEBHOOK, WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
 import { serviceAccountUser } from "../../src/manifests/render-deploy.js";
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { testControlPlane } from "../harness/controlplane.js";
@@ -158,6 +158,8 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       [AGENT, { verb: "patch", group: "", resource: "nodes" }, false],
       [AGENT, { verb: "list", group: "", resource: "pods" }, false],
       [WEBHOOK, { verb: "get", group: "", resource: "secrets", namespace: NAMESPACE, name: WEBHOOK_CERT_SECRET }, true],
+      [WEBHOOK, { verb: "update", group: "", resource: "secrets", namespace: NAMESPACE, name: WEBHOOK_CA_SECRET }, true],
+      [WEBHOOK, { verb: "create", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations" }, false],
       [WEBHOOK, { verb: "get", group: "", resource: "secrets", namespace: NAMESPACE, name: "another-secret" }, false],
       [WEBHOOK, { verb: "create", group: "", resource: "secrets", namespace: "default" }, false],
       [WEBHOOK, { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WEBHOOK_CONFIGURATION }, true],
@@ -255,19 +257,20 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       status: {
         counts: { selected: 2, ready: 0, progressing: 0, degraded: 0, uninstalling: 2 },
         conditions: [
-          { type: "Ready", status: "False", reason: "UninstallBlocked", message: "sandboxed pods still run on node-a: default/web-1", lastTransitionTime: now, observedGeneration: 1 },
-          { type: "Progressing", status: "True", reason: "Uninstalling", message: "waiting for pods to finish", lastTransitionTime: now, observedGeneration: 1 },
+          // What the controller writes (src/controller/desired-status.ts) while pods hold the uninstall.
+          { type: "Ready", status: "False", reason: "Uninstalling", message: "removing sandbox runtimes from 2 node(s)", lastTransitionTime: now, observedGeneration: 1 },
+          { type: "Progressing", status: "True", reason: "UninstallBlockedByPods", message: "uninstall waits for 1 pod(s) using sandbox RuntimeClasses: default/web-1; delete them or set spec.uninstall.whenPodsRun: Proceed", lastTransitionTime: now, observedGeneration: 1 },
         ],
       },
     }, { subresource: "status" });
     const blocked = await sandboxctl(["uninstall", "--timeout", "3s"], env);
     assert.equal(blocked.code, 5, blocked.stderr);
     assert.match(blocked.stderr, /uninstall is blocked: SandboxConfig cluster still exists after 3s/);
-    assert.match(blocked.stderr, /Ready=False UninstallBlocked: sandboxed pods still run on node-a: default\/web-1/);
+    assert.match(blocked.stderr, /Progressing=True UninstallBlockedByPods: uninstall waits for 1 pod\(s\) using sandbox RuntimeClasses: default\/web-1/);
     assert.ok(await client.getOrNull("Deployment", CONTROLLER, NAMESPACE), "nothing was removed while blocked");
 
     const run = startSandboxctl(["uninstall", "--timeout", "60s"], env);
-    await eventually("uninstall to show the blocking condition", async () => /UninstallBlocked/.test(run.stdout()), 30_000);
+    await eventually("uninstall to show the blocking condition", async () => /UninstallBlockedByPods/.test(run.stdout()), 30_000);
     // Play a controller that lost track of node-a: node-b reverted, the finalizer removed anyway.
     await client.delete("SandboxNode", "node-b");
     await client.mergePatch("SandboxConfig", "cluster", { metadata: { finalizers: null } });
