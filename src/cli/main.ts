@@ -84,7 +84,12 @@ export function program(run: (fn: () => Promise<number>) => Promise<void>): Comm
     .command("doctor")
     .description("Probe this machine as the node agent would and say which sandbox backends can run here.")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
-    .action((o: { output: "text" | "json" }) => run(async () => doctor(await loadHostProbe(), { output: o.output }, io)));
+    .option("--host-root <dir>", "root of the host to probe", "/")
+    .option("--cri-socket <path>", "CRI socket (default: the well-known containerd and CRI-O sockets)")
+    .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 the agent would install (count as installable)")
+    .action((o: { output: "text" | "json"; hostRoot: string; criSocket?: string; payloadDir?: string }) =>
+      run(async () => doctor(await loadHostProbe({ hostRoot: o.hostRoot, criSocket: o.criSocket, payloadDir: o.payloadDir }), { output: o.output }, io)),
+    );
 
   root
     .command("version")

@@ -78,6 +78,14 @@ describe("renderDoctor", () => {
     assert.equal(anyBackendUsable(base), true);
   });
 
+  it("aligns the column to the longest subject", () => {
+    const text = renderDoctor(base, [
+      { backend: "CRI runtime", ok: true, summary: "containerd" },
+      { backend: "gvisor", ok: false, summary: "missing", fix: "install it" },
+    ]);
+    assert.match(text, /\nok   CRI runtime containerd\nFAIL gvisor      missing\n {17}fix: install it\n/);
+  });
+
   it("says nothing can run when no backend is usable", () => {
     const none = { ...base, backends: [{ backend: "kata-qemu" as const, installed: true, usable: false }] };
     assert.match(renderDoctor(none), /no sandbox backend can run here/);

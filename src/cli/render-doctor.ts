@@ -72,9 +72,10 @@ export function renderDoctor(probe: Probe, findings: Finding[] = explainProbe(pr
     `kvm: device ${probe.kvm.device ? "yes" : "no"}, guests run ${probe.kvm.guestsRun ? "yes" : "no"}${probe.kvm.nested === undefined ? "" : `, nested ${probe.kvm.nested ? "yes" : "no"}`}; vhost_vsock ${probe.vhostVsock ? "yes" : "no"}`,
     "",
   ];
+  const width = Math.max(10, ...findings.map((f) => f.backend.length));
   for (const f of findings) {
-    lines.push(`${f.ok ? "ok  " : "FAIL"} ${f.backend.padEnd(10)} ${f.summary}`);
-    if (!f.ok && f.fix) lines.push(`     ${"".padEnd(10)} fix: ${f.fix}`);
+    lines.push(`${f.ok ? "ok  " : "FAIL"} ${f.backend.padEnd(width)} ${f.summary}`);
+    if (!f.ok && f.fix) lines.push(`     ${"".padEnd(width)} fix: ${f.fix}`);
   }
   const usable = probe.backends.filter((b) => b.usable).map((b) => b.backend);
   lines.push("", usable.length ? `sandboxes can run here with: ${usable.join(", ")}` : "no sandbox backend can run here (see the fixes above)");
