@@ -63,7 +63,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     const committed = parseAllDocuments(readFileSync(join(repoRoot(), "deploy", "sandbox-operator.yaml"), "utf8")).map((d) => d.toJS());
     assert.deepEqual(applied, committed, "install --dry-run prints exactly deploy/sandbox-operator.yaml");
     const kinds = new Set(applied.map((o) => o.kind));
-    for (const k of ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "PodDisruptionBudget", "Service", "DaemonSet", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
+    for (const k of ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "PodDisruptionBudget", "Service", "DaemonSet", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]) {
       assert.ok(kinds.has(k), `the manifests include a ${k}`);
     }
     for (const obj of applied) {
