@@ -83,7 +83,7 @@ describe("renderDoctor", () => {
       { backend: "CRI runtime", ok: true, summary: "containerd" },
       { backend: "gvisor", ok: false, summary: "missing", fix: "install it" },
     ]);
-    assert.match(text, /\nok   CRI runtime containerd\nFAIL gvisor      missing\n {17}fix: install it\n/);
+    assert.match(text, /\nok {3}CRI runtime containerd\nFAIL gvisor {6}missing\n {17}fix: install it\n/);
   });
 
   it("says nothing can run when no backend is usable", () => {
