@@ -42,6 +42,7 @@ const TABLE: Record<string, ResourceRef> = {
   Infrastructure: r("config.openshift.io", "v1", "infrastructures", false),
   ClusterVersion: r("config.openshift.io", "v1", "clusterversions", false),
   ServiceMonitor: r("monitoring.coreos.com", "v1", "servicemonitors", true),
+  SubjectAccessReview: r("authorization.k8s.io", "v1", "subjectaccessreviews", false),
 };
 
 export function resourceFor(kind: string): ResourceRef {

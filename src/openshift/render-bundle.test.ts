@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { SandboxConfigSpec } from "../api/index.js";
 import { crds } from "../manifests/crds.js";
 import { MIN_KUBE_VERSION, bundleAnnotations, renderBundle, renderCsv, type BundleInputs, type CrdLike } from "./render-bundle.js";
-import * as inputs from "./bundle-inputs.js";
+import * as inputs from "./render-bundle.sample.js";
 
 const bundleInputs = (): BundleInputs => ({
   version: "1.2.3",

@@ -1,5 +1,5 @@
-// INPUT to the OLM bundle, kept in one place: the operator Deployment spec and its RBAC rules.
-// PLACEHOLDER until src/manifests' Deployment and RBAC land; the lead swaps these for those objects.
+// Sample inputs for render-bundle's unit table: a small Deployment spec and rules. The real bundle
+// is rendered from src/manifests' controller Deployment and RBAC (src/manifests/files.ts).
 import type { DeploymentSpec, PolicyRule } from "./render-bundle.js";
 
 export const OPERATOR_VERSION = "0.1.0";
@@ -9,7 +9,7 @@ export const DEPLOYMENT_NAME = "sandbox-operator-controller";
 
 const labels = { "app.kubernetes.io/name": "sandbox-operator", "app.kubernetes.io/component": "controller" };
 
-/** PLACEHOLDER (issue 7 owns the real one): the controller Deployment's spec. */
+/** Sample: the controller Deployment's spec. */
 export const placeholderDeploymentSpec: DeploymentSpec = {
   replicas: 1,
   selector: { matchLabels: labels },
@@ -35,7 +35,7 @@ export const placeholderDeploymentSpec: DeploymentSpec = {
   },
 };
 
-/** PLACEHOLDER (issue 7 owns the real ones): cluster-wide rules of the controller. */
+/** Sample: cluster-wide rules of the controller. */
 export const placeholderClusterRules: PolicyRule[] = [
   { apiGroups: ["sandboxing.dev"], resources: ["sandboxconfigs", "sandboxnodes"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
   { apiGroups: ["sandboxing.dev"], resources: ["sandboxconfigs/status", "sandboxconfigs/finalizers", "sandboxnodes/status"], verbs: ["get", "update", "patch"] },
@@ -46,7 +46,7 @@ export const placeholderClusterRules: PolicyRule[] = [
   { apiGroups: ["config.openshift.io"], resources: ["infrastructures", "clusterversions"], verbs: ["get", "list", "watch"] },
 ];
 
-/** PLACEHOLDER (issue 7 owns the real ones): rules in the operator's own namespace. */
+/** Sample: rules in the operator's own namespace. */
 export const placeholderNamespaceRules: PolicyRule[] = [
   { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },

@@ -1,0 +1,86 @@
+// The pieces of the image builder that decide what goes in: ldd parsing, the production package
+// list from package-lock.json, and symlink-faithful host paths.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostPathEntries, parseLdd, payloadLayer, productionPackages } from "./build.js";
+
+describe("parseLdd", () => {
+  it("returns the libraries and the loader, not the vDSO", () => {
+    const out = [
+      "\tlinux-vdso.so.1 (0x00007ffd)",
+      "\tlibdl.so.2 => /lib/x86_64-linux-gnu/libdl.so.2 (0x00007f25)",
+      "\tlibstdc++.so.6 => /lib/x86_64-linux-gnu/libstdc++.so.6 (0x00007f25)",
+      "\t/lib64/ld-linux-x86-64.so.2 (0x00007f25)",
+      "\tlibdl.so.2 => /lib/x86_64-linux-gnu/libdl.so.2 (0x00007f25)",
+    ].join("\n");
+    assert.deepEqual(parseLdd(out), ["/lib/x86_64-linux-gnu/libdl.so.2", "/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib64/ld-linux-x86-64.so.2"]);
+  });
+  it("fails when a library is missing", () => {
+    assert.throws(() => parseLdd("\tlibfoo.so.1 => not found\n"), /a library is missing on this machine: libfoo\.so\.1 => not found/);
+  });
+});
+
+describe("productionPackages", () => {
+  it("keeps runtime dependencies and drops dev, optional-dev, links and the root", () => {
+    const lock = {
+      packages: {
+        "": {},
+        "node_modules/yaml": {},
+        "node_modules/eslint": { dev: true },
+        "node_modules/fsevents": { devOptional: true },
+        "node_modules/a/node_modules/b": {},
+        "node_modules/local": { link: true },
+        "node_modules/stray": { extraneous: true },
+      },
+    };
+    assert.deepEqual(productionPackages(lock), ["node_modules/a/node_modules/b", "node_modules/yaml"]);
+  });
+});
+
+describe("hostPathEntries", () => {
+  // A merged-/usr host: /lib -> usr/lib, /usr/lib/x/libstdc++.so.6 -> libstdc++.so.6.0.30
+  const links: Record<string, string> = { "/lib": "usr/lib", "/usr/lib/x/libstdc++.so.6": "libstdc++.so.6.0.30", "/lib64": "usr/lib64", "/usr/lib64/ld.so": "../lib/x/ld.so" };
+  const files = new Set(["/usr/lib/x/libstdc++.so.6.0.30", "/usr/lib/x/ld.so"]);
+  const dirs = new Set(["/usr", "/usr/lib", "/usr/lib/x", "/usr/lib64"]);
+  const fake = {
+    lstat: ((p: string) => {
+      if (p in links) return { isSymbolicLink: () => true, isFile: () => false, mode: 0o777 };
+      if (files.has(p)) return { isSymbolicLink: () => false, isFile: () => true, mode: 0o755 };
+      if (dirs.has(p)) return { isSymbolicLink: () => false, isFile: () => false, mode: 0o755 };
+      throw new Error(`ENOENT ${p}`);
+    }) as never,
+    readlink: ((p: string) => links[p]!) as never,
+    readFile: ((p: string) => Buffer.from(p)) as never,
+  };
+  it("records every symlink on the way and the file at its real path", () => {
+    const got = hostPathEntries("/lib/x/libstdc++.so.6", fake).map((e) => (e.type === "symlink" ? `${e.path} -> ${e.target}` : `${e.path} (${e.type})`));
+    assert.deepEqual(got, ["/lib -> usr/lib", "/usr/lib/x/libstdc++.so.6 -> libstdc++.so.6.0.30", "/usr/lib/x/libstdc++.so.6.0.30 (file)"]);
+  });
+  it("follows relative links that climb", () => {
+    const got = hostPathEntries("/lib64/ld.so", fake).map((e) => e.path);
+    assert.deepEqual(got, ["/lib64", "/usr/lib64/ld.so", "/usr/lib/x/ld.so"]);
+  });
+});
+
+describe("payloadLayer", () => {
+  it("takes runsc and its shim as executables under the payload dir, and names what is missing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "payload-"));
+    try {
+      writeFileSync(join(dir, "runsc"), "r", { mode: 0o755 });
+      assert.throws(() => payloadLayer(dir), /containerd-shim-runsc-v1 is missing/);
+      writeFileSync(join(dir, "containerd-shim-runsc-v1"), "s", { mode: 0o644 });
+      assert.throws(() => payloadLayer(dir), /containerd-shim-runsc-v1 is not an executable file/);
+      chmodSync(join(dir, "containerd-shim-runsc-v1"), 0o755);
+      const layer = payloadLayer(dir);
+      assert.deepEqual(layer.entries.map((e) => [e.path, e.type === "file" ? e.mode : 0]), [
+        ["/opt/sandbox-operator/payload/runsc", 0o755],
+        ["/opt/sandbox-operator/payload/containerd-shim-runsc-v1", 0o755],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,55 @@
+// Names every component and manifest agrees on: namespace, service accounts, labels, ports,
+// entry points. One place, so the controller, agent, webhook, CLI and docs cannot drift apart.
+export const NAMESPACE = "sandbox-operator-system";
+export const PART_OF = "sandbox-operator";
+
+/** The label the controller puts on each selected Node; the agent DaemonSet runs only there. */
+export const AGENT_NODE_LABEL = "sandboxing.dev/agent";
+export const AGENT_NODE_LABEL_VALUE = "true";
+
+export const CONTROLLER = "sandbox-operator-controller";
+export const AGENT = "sandbox-operator-agent";
+export const WEBHOOK = "sandbox-operator-webhook";
+
+/** The Lease the controller replicas elect a leader on (in NAMESPACE). */
+export const LEADER_LEASE = "sandbox-operator-controller";
+/** Webhook configurations (validating and mutating) the webhook keeps its caBundle in. */
+export const WEBHOOK_CONFIGURATION = "sandbox-operator";
+/** The Secret holding the webhook's own CA (self-managed certificates; in NAMESPACE). */
+export const WEBHOOK_CA_SECRET = "sandbox-operator-webhook-ca";
+/** The Secret cert-manager writes the serving certificate to, when cert-manager is used. */
+export const WEBHOOK_CERT_SECRET = "sandbox-operator-webhook-tls";
+/** The ValidatingAdmissionPolicy that keeps each agent to its own SandboxNode. */
+export const AGENT_NODE_POLICY = "sandbox-operator-agent-own-node";
+
+/** Ports every component serves (documented in docs/install-kubernetes.md). */
+export const PORTS = { metrics: 8080, health: 8081, webhook: 9443 } as const;
+
+/** In the image: the node binary and each component's entry file (compiled from src/<component>/main.ts). */
+export const IMAGE_APP_DIR = "/app";
+export const NODE_BIN = "/usr/bin/node";
+export const ENTRYPOINTS = {
+  cli: `${IMAGE_APP_DIR}/dist/src/cli/main.js`,
+  controller: `${IMAGE_APP_DIR}/dist/src/controller/main.js`,
+  agent: `${IMAGE_APP_DIR}/dist/src/agent/main.js`,
+  webhook: `${IMAGE_APP_DIR}/dist/src/admission/main.js`,
+} as const;
+
+/** Where the agent sees the host's root file system (its host-root prefix). */
+export const AGENT_HOST_ROOT = "/host";
+/** In the image: runsc + containerd-shim-runsc-v1 the agent installs on hosts (empty unless built with a payload). */
+export const AGENT_PAYLOAD_DIR = "/opt/sandbox-operator/payload";
+
+/** An image reference pinned by digest: `repository@sha256:...`. */
+export interface ImageRef {
+  repository: string;
+  tag: string;
+  digest: string;
+}
+
+export function imageReference(image: ImageRef): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(image.digest)) {
+    throw new Error(`image digest "${image.digest}" is not sha256:<64 hex>: run npm run build:image to record the image's digest in deploy/image.json`);
+  }
+  return `${image.repository}@${image.digest}`;
+}

@@ -1,0 +1,456 @@
+// Renders the install manifests (namespace, per-component RBAC, controller, agent, webhook,
+// the agent's own-node admission policy, optional ServiceMonitor) as plain objects; pure.
+import { API_VERSION, GROUP, SANDBOXCONFIG_KIND, SANDBOXCONFIG_NAME } from "../api/index.js";
+import {
+  AGENT,
+  AGENT_HOST_ROOT,
+  AGENT_NODE_LABEL,
+  AGENT_NODE_LABEL_VALUE,
+  AGENT_NODE_POLICY,
+  AGENT_PAYLOAD_DIR,
+  CONTROLLER,
+  ENTRYPOINTS,
+  NAMESPACE,
+  NODE_BIN,
+  PART_OF,
+  PORTS,
+  WEBHOOK,
+  WEBHOOK_CA_SECRET,
+  WEBHOOK_CERT_SECRET,
+  WEBHOOK_CONFIGURATION,
+  imageReference,
+  type ImageRef,
+} from "./names.js";
+
+/** A Kubernetes object as we render it: typed enough to name it, free-form below. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+export interface DeployOptions {
+  image: ImageRef;
+  /** Package version, stamped into the app.kubernetes.io/version label. */
+  version: string;
+  /**
+   * HOOK for the admission helper's builder: returns the Validating/MutatingWebhookConfigurations
+   * that point at the webhook Service. Until that builder is wired, none are rendered.
+   */
+  webhookConfigurations?: (ctx: WebhookContext) => Manifest[];
+}
+
+/** What the webhook-configuration builder needs to point at the webhook. */
+export interface WebhookContext {
+  namespace: string;
+  serviceName: string;
+  servicePort: number;
+  configurationName: string;
+  /** The webhook's own CA (self-managed certificates). */
+  caSecret: string;
+  /** cert-manager's serving-certificate Secret, when cert-manager is used. */
+  certSecret: string;
+}
+
+export const WEBHOOK_CONTEXT: WebhookContext = {
+  namespace: NAMESPACE,
+  serviceName: WEBHOOK,
+  servicePort: 443,
+  configurationName: WEBHOOK_CONFIGURATION,
+  caSecret: WEBHOOK_CA_SECRET,
+  certSecret: WEBHOOK_CERT_SECRET,
+};
+
+type Component = "controller" | "agent" | "webhook";
+
+function labels(component: Component, version: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": PART_OF,
+    "app.kubernetes.io/part-of": PART_OF,
+    "app.kubernetes.io/component": component,
+    "app.kubernetes.io/version": version,
+  };
+}
+
+function selector(component: Component): Record<string, string> {
+  return { "app.kubernetes.io/name": PART_OF, "app.kubernetes.io/component": component };
+}
+
+const meta = (name: string, l: Record<string, string>, namespaced = true) => (namespaced ? { name, namespace: NAMESPACE, labels: l } : { name, labels: l });
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+function rbac(component: Component, name: string, version: string, clusterRules: Rule[], namespaceRules: Rule[]): Manifest[] {
+  const l = labels(component, version);
+  const subject = [{ kind: "ServiceAccount", name, namespace: NAMESPACE }];
+  const out: Manifest[] = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name, l), automountServiceAccountToken: true },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: meta(name, l, false), rules: clusterRules },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: meta(name, l, false),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      subjects: subject,
+    },
+  ];
+  if (namespaceRules.length) {
+    out.push(
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(name, l), rules: namespaceRules },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: meta(name, l), roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name }, subjects: subject },
+    );
+  }
+  return out;
+}
+
+const READ = ["get", "list", "watch"];
+const ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+
+/** The controller: reconciles configs, nodes, SandboxNodes, RuntimeClasses; elects a leader. */
+export const CONTROLLER_RULES: Rule[] = [
+  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: [...READ, "update", "patch"] },
+  { apiGroups: [GROUP], resources: ["sandboxconfigs/status"], verbs: ["get", "update", "patch"] },
+  { apiGroups: [GROUP], resources: ["sandboxconfigs/finalizers"], verbs: ["update"] },
+  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: ALL },
+  { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["get"] },
+  { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
+  // Uninstall waits while pods use our RuntimeClasses and names them.
+  { apiGroups: [""], resources: ["pods"], verbs: READ },
+  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: [...READ, "create", "update", "patch", "delete"] },
+  { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  // OpenShift path (issue 6): MachineConfig rendering and pool tracking, platform detection.
+  { apiGroups: ["machineconfiguration.openshift.io"], resources: ["machineconfigs", "machineconfigpools"], verbs: ALL },
+  { apiGroups: ["config.openshift.io"], resources: ["infrastructures"], verbs: ["get"] },
+];
+export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+];
+
+/**
+ * The agent: reads SandboxNodes and writes their status. RBAC cannot say "only your own node"
+ * for a cluster-scoped object shared by every agent; the ValidatingAdmissionPolicy below does.
+ */
+export const AGENT_RULES: Rule[] = [
+  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: READ },
+  { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["update", "patch"] },
+];
+
+/** The webhook: reads what its policy needs, keeps its certificate and caBundle current. */
+export const WEBHOOK_RULES: Rule[] = [
+  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: READ },
+  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: READ },
+  { apiGroups: [""], resources: ["namespaces"], verbs: READ },
+  {
+    apiGroups: ["admissionregistration.k8s.io"],
+    resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+    verbs: [...READ, "patch", "update"],
+    resourceNames: [WEBHOOK_CONFIGURATION],
+  },
+];
+export const WEBHOOK_NAMESPACE_RULES: Rule[] = [
+  // create cannot be limited by name (the object does not exist yet); get/update can: its CA
+  // (self-managed certificates) and cert-manager's serving certificate.
+  { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "update"], resourceNames: [WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET] },
+];
+
+export const serviceAccountUser = (name: string) => `system:serviceaccount:${NAMESPACE}:${name}`;
+
+const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+const restrictedPod = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } };
+
+const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+
+const probes = {
+  readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 10, failureThreshold: 3 },
+  livenessProbe: { httpGet: { path: "/healthz", port: "health" }, initialDelaySeconds: 15, periodSeconds: 20, failureThreshold: 3 },
+};
+
+const spreadAcrossNodes = (component: Component) => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selector(component) } } },
+    ],
+  },
+});
+
+function pdb(component: Component, name: string, version: string): Manifest {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(name, labels(component, version)),
+    spec: { minAvailable: 1, selector: { matchLabels: selector(component) } },
+  };
+}
+
+function service(component: Component, name: string, version: string, ports: Array<{ name: string; port: number; targetPort: string }>): Manifest {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(name, labels(component, version)),
+    spec: { type: "ClusterIP", selector: selector(component), ports: ports.map((p) => ({ ...p, protocol: "TCP" })) },
+  };
+}
+
+export function namespace(version: string): Manifest {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name: NAMESPACE,
+      labels: {
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/version": version,
+        // The agent is privileged (it probes /dev/kvm and rewrites the node's CRI config); the
+        // controller and webhook still run with the restricted profile's settings.
+        "pod-security.kubernetes.io/enforce": "privileged",
+        "pod-security.kubernetes.io/audit": "restricted",
+      },
+    },
+  };
+}
+
+export function controller(opts: DeployOptions): Manifest[] {
+  const l = labels("controller", opts.version);
+  const deployment: Manifest = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(CONTROLLER, l),
+    spec: {
+      replicas: 2,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selector("controller") },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } },
+      template: {
+        metadata: { labels: l },
+        spec: {
+          serviceAccountName: CONTROLLER,
+          securityContext: restrictedPod,
+          affinity: spreadAcrossNodes("controller"),
+          nodeSelector: { "kubernetes.io/os": "linux" },
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: "controller",
+              image: imageReference(opts.image),
+              imagePullPolicy: "IfNotPresent",
+              command: [NODE_BIN, ENTRYPOINTS.controller],
+              // Flags of src/controller/main.ts; it names its Lease sandbox-operator-controller.
+              args: [`--metrics-port=${PORTS.metrics}`, `--health-port=${PORTS.health}`, "--leader-elect=true"],
+              env: [fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
+              ports: [
+                { name: "metrics", containerPort: PORTS.metrics, protocol: "TCP" },
+                { name: "health", containerPort: PORTS.health, protocol: "TCP" },
+              ],
+              ...probes,
+              resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+              securityContext: restrictedContainer,
+            },
+          ],
+        },
+      },
+    },
+  };
+  return [
+    ...rbac("controller", CONTROLLER, opts.version, CONTROLLER_RULES, CONTROLLER_NAMESPACE_RULES),
+    deployment,
+    pdb("controller", CONTROLLER, opts.version),
+    service("controller", `${CONTROLLER}-metrics`, opts.version, [{ name: "metrics", port: PORTS.metrics, targetPort: "metrics" }]),
+  ];
+}
+
+/** The ValidatingAdmissionPolicy (+ binding) that keeps each agent to its own SandboxNode. */
+export function agentNodePolicy(version: string): Manifest[] {
+  const l = labels("agent", version);
+  const nodeClaim = "authentication.kubernetes.io/node-name";
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: meta(AGENT_NODE_POLICY, l, false),
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [GROUP], apiVersions: ["*"], operations: ["CREATE", "UPDATE", "DELETE"], resources: ["sandboxnodes", "sandboxnodes/status"] },
+          ],
+        },
+        // Only the agent's service account is checked; the controller and admins are not.
+        matchConditions: [{ name: "is-agent", expression: `request.userInfo.username == '${serviceAccountUser(AGENT)}'` }],
+        variables: [
+          {
+            name: "nodeName",
+            expression: `has(request.userInfo.extra) && '${nodeClaim}' in request.userInfo.extra && size(request.userInfo.extra['${nodeClaim}']) == 1 ? request.userInfo.extra['${nodeClaim}'][0] : ''`,
+          },
+        ],
+        validations: [
+          {
+            expression: "variables.nodeName != '' && variables.nodeName == request.name",
+            reason: "Forbidden",
+            messageExpression:
+              `variables.nodeName == '' ? 'the agent may write SandboxNode status only with a service account token bound to its node (${nodeClaim} is missing); use the pod\\'s projected token' : ` +
+              `'the agent on node ' + variables.nodeName + ' may write only SandboxNode ' + variables.nodeName + ', not ' + request.name`,
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: meta(AGENT_NODE_POLICY, l, false),
+      spec: { policyName: AGENT_NODE_POLICY, validationActions: ["Deny"] },
+    },
+  ];
+}
+
+export function agent(opts: DeployOptions): Manifest[] {
+  const l = labels("agent", opts.version);
+  const daemonSet: Manifest = {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: meta(AGENT, l),
+    spec: {
+      selector: { matchLabels: selector("agent") },
+      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+      template: {
+        metadata: { labels: l },
+        spec: {
+          serviceAccountName: AGENT,
+          // Only nodes the controller selected (it sets this label from SandboxConfig.spec.nodeSelector).
+          nodeSelector: { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE, "kubernetes.io/os": "linux" },
+          priorityClassName: "system-node-critical",
+          // A node agent must run on tainted nodes too (control-plane, dedicated pools).
+          tolerations: [{ operator: "Exists" }],
+          terminationGracePeriodSeconds: 60,
+          containers: [
+            {
+              name: "agent",
+              image: imageReference(opts.image),
+              imagePullPolicy: "IfNotPresent",
+              command: [NODE_BIN, ENTRYPOINTS.agent],
+              // Flags of src/agent/main.ts; NODE_NAME (downward API) names its SandboxNode.
+              args: [`--host-root=${AGENT_HOST_ROOT}`, `--payload-dir=${AGENT_PAYLOAD_DIR}`, "--restart-strategy=systemd", `--health-port=${PORTS.health}`],
+              env: [fieldEnv("NODE_NAME", "spec.nodeName")],
+              ports: [{ name: "health", containerPort: PORTS.health, protocol: "TCP" }],
+              livenessProbe: probes.livenessProbe,
+              resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+              // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and restarting the
+              // node's CRI runtime through systemd, need it. No host network, PID or IPC namespace.
+              securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
+              volumeMounts: [{ name: "host-root", mountPath: AGENT_HOST_ROOT, mountPropagation: "HostToContainer" }],
+            },
+          ],
+          // One mount: the host root, for the CRI config (/etc/containerd, /etc/crio), the runtime
+          // binaries it installs (/opt/sandbox-operator), the CRI socket (/run/containerd,
+          // /var/run/crio) and systemd's D-Bus socket. See docs/install-kubernetes.md.
+          volumes: [{ name: "host-root", hostPath: { path: "/", type: "Directory" } }],
+        },
+      },
+    },
+  };
+  return [...rbac("agent", AGENT, opts.version, AGENT_RULES, []), daemonSet, ...agentNodePolicy(opts.version)];
+}
+
+export function webhook(opts: DeployOptions): Manifest[] {
+  const l = labels("webhook", opts.version);
+  const deployment: Manifest = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(WEBHOOK, l),
+    spec: {
+      replicas: 2,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selector("webhook") },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: l },
+        spec: {
+          serviceAccountName: WEBHOOK,
+          securityContext: restrictedPod,
+          affinity: spreadAcrossNodes("webhook"),
+          nodeSelector: { "kubernetes.io/os": "linux" },
+          containers: [
+            {
+              name: "webhook",
+              image: imageReference(opts.image),
+              imagePullPolicy: "IfNotPresent",
+              command: [NODE_BIN, ENTRYPOINTS.webhook],
+              // Flags of src/admission/main.ts.
+              args: [`--namespace=${NAMESPACE}`, `--service-name=${WEBHOOK}`, `--port=${PORTS.webhook}`, `--health-port=${PORTS.health}`, "--cert-source=self"],
+              ports: [
+                { name: "https", containerPort: PORTS.webhook, protocol: "TCP" },
+                { name: "health", containerPort: PORTS.health, protocol: "TCP" },
+              ],
+              ...probes,
+              resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { memory: "256Mi" } },
+              securityContext: restrictedContainer,
+            },
+          ],
+        },
+      },
+    },
+  };
+  return [
+    ...rbac("webhook", WEBHOOK, opts.version, WEBHOOK_RULES, WEBHOOK_NAMESPACE_RULES),
+    deployment,
+    pdb("webhook", WEBHOOK, opts.version),
+    service("webhook", WEBHOOK, opts.version, [{ name: "https", port: WEBHOOK_CONTEXT.servicePort, targetPort: "https" }]),
+    ...(opts.webhookConfigurations?.(WEBHOOK_CONTEXT) ?? []),
+  ];
+}
+
+/** Optional: a prometheus-operator ServiceMonitor for the controller's metrics. */
+export function serviceMonitor(version: string): Manifest {
+  return {
+    apiVersion: "monitoring.coreos.com/v1",
+    kind: "ServiceMonitor",
+    metadata: meta(CONTROLLER, labels("controller", version)),
+    spec: {
+      selector: { matchLabels: selector("controller") },
+      endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+    },
+  };
+}
+
+/** The sample SandboxConfig (examples/sandboxconfig.yaml). */
+export function sampleSandboxConfig() {
+  return {
+    apiVersion: API_VERSION,
+    kind: SANDBOXCONFIG_KIND,
+    metadata: { name: SANDBOXCONFIG_NAME },
+    spec: {
+      nodeSelector: { matchLabels: { "kubernetes.io/os": "linux" } },
+      runtimes: { allowed: ["kata-qemu", "gvisor"], preferred: ["kata-qemu", "gvisor"] },
+      runtimeClassName: "sandboxed",
+      rollout: { maxUnavailable: 1, drain: false },
+      uninstall: { whenPodsRun: "Wait" },
+      podPolicy: { defaultMode: "off" },
+      logLevel: "info",
+    },
+  };
+}
+
+/** Everything `sandboxctl install` applies, in apply order (uninstall deletes in reverse). */
+export function installManifests(opts: DeployOptions & { serviceMonitor?: boolean }, crdObjects: Manifest[]): Manifest[] {
+  return [
+    ...crdObjects,
+    namespace(opts.version),
+    ...controller(opts),
+    ...agent(opts),
+    ...webhook(opts),
+    ...(opts.serviceMonitor ? [serviceMonitor(opts.version)] : []),
+  ];
+}
