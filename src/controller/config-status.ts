@@ -57,7 +57,8 @@ export class ConfigReconciler {
 
   private async writeStatus(config: SandboxConfig): Promise<void> {
     const plan = this.installer.last;
-    if (!plan) return; // no installer pass yet since start: nothing true to say
+    // No installer pass yet for this config and generation: nothing true to say (the installer requeues us).
+    if (!plan || plan.generation !== config.metadata.generation || plan.configUid !== config.metadata.uid || plan.uninstalling !== !!config.metadata.deletionTimestamp) return;
     const names = desiredRuntimeClasses(config.spec).map((rc) => rc.metadata.name);
     const conflicts = runtimeClassConflicts(names, (n) => this.runtimeClasses.get(n));
     const published = names.filter((n) => {

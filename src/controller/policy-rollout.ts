@@ -49,6 +49,9 @@ export interface RolloutPlan {
   needPods: boolean;
   selected: number;
   uninstalling: boolean;
+  /** The SandboxConfig generation (and uid) this plan was computed from. */
+  generation?: number;
+  configUid?: string;
 }
 
 // ---------- label selectors ----------
@@ -240,7 +243,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
   }
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling };
+  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid };
 }
 
 const canonicalDesired = (s: SandboxNodeSpec) => JSON.stringify(s.desired ?? null);
