@@ -110,14 +110,25 @@ export async function runtimeLabels(client: KubeClient, name: string): Promise<R
 
 /** Deletes the config, waits for the controller's uninstall to finish, removes nodes and pods. */
 export async function resetCluster(client: KubeClient, timeoutMs = 30_000): Promise<void> {
+  const pods = await client.list<KubeObject>("Pod", { namespace: "default" });
+  for (const p of pods.items) await deletePodNow(client, p.metadata.name);
   await client.delete("SandboxConfig", "cluster");
   await eventually("SandboxConfig gone", async () => (await getConfig(client)) === null, timeoutMs);
-  const pods = await client.list<KubeObject>("Pod", { namespace: "default" });
-  for (const p of pods.items) await client.delete("Pod", p.metadata.name, "default");
   const nodes = await client.list<KubeObject>("Node");
   for (const n of nodes.items) await client.delete("Node", n.metadata.name);
   // No garbage collector runs here: SandboxNodes owned by deleted Nodes are removed by the controller.
   await eventually("no SandboxNodes left", async () => (await client.list("SandboxNode")).items.length === 0, timeoutMs);
+}
+
+/** No kubelet here: a bound Pod is only removed at once with gracePeriodSeconds 0. */
+export async function deletePodNow(client: KubeClient, name: string, namespace = "default"): Promise<void> {
+  await client.call("DELETE", client.path({ group: "", version: "v1", plural: "pods", namespaced: true }, name, namespace), { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0 }).catch((e: { status?: number }) => {
+    if (e.status !== 404) throw e;
+  });
+}
+
+export function sandboxedPod(name: string, nodeName: string, runtimeClassName = "sandboxed"): AnyObject {
+  return { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "default" }, spec: { nodeName, runtimeClassName, containers: [{ name: "app", image: "registry.invalid/app:1" }] } };
 }
 
 export { eventually, FINALIZER };

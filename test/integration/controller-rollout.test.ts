@@ -19,9 +19,12 @@ describe("controller rollout on a real apiserver", () => {
     ctl = await startController(env);
   });
   afterEach(async () => {
-    await resetCluster(env.client);
-    await agent?.stop();
-    agent = undefined;
+    try {
+      await resetCluster(env.client);
+    } finally {
+      await agent?.stop();
+      agent = undefined;
+    }
     failing.clear();
   });
   after(async () => {
