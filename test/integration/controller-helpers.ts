@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Registry } from "prom-client";
 import { KubeClient, type AnyObject, type KubeObject } from "../../src/kube/client.js";
 import { Controller } from "../../src/controller/manager.js";
 import { FINALIZER } from "../../src/controller/config-status.js";
@@ -39,9 +40,9 @@ export async function setupEnv(): Promise<Env> {
   };
 }
 
-export async function startController(env: Env): Promise<{ controller: Controller; client: KubeClient; stop(): Promise<void> }> {
+export async function startController(env: Env, registry?: Registry): Promise<{ controller: Controller; client: KubeClient; stop(): Promise<void> }> {
   const client = await KubeClient.fromKubeConfig(env.cp.kubeConfig(), { fieldManager: "sandbox-operator" });
-  const controller = new Controller({ client, namespace: NS, podRecheckMs: 300, statusIntervalMs: 100, retryBaseMs: 100, retryMaxMs: 2000 });
+  const controller = new Controller({ client, namespace: NS, registry, podRecheckMs: 300, statusIntervalMs: 100, retryBaseMs: 100, retryMaxMs: 2000 });
   await controller.start();
   return {
     controller,

@@ -3,6 +3,8 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/client.js";
+import type { Registry } from "prom-client";
+import { newRegistry, startHttpServer } from "../../src/telemetry/index.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
 import { cond, configObject, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
@@ -13,10 +15,12 @@ describe("controller rollout on a real apiserver", () => {
   let ctl: Awaited<ReturnType<typeof startController>>;
   let agent: SimulatedAgent | undefined;
   const failing = new Map<string, string>();
+  let registry: Registry;
 
   before(async () => {
     env = await setupEnv();
-    ctl = await startController(env);
+    registry = newRegistry();
+    ctl = await startController(env, registry);
   });
   afterEach(async () => {
     try {
@@ -195,6 +199,29 @@ describe("controller rollout on a real apiserver", () => {
       await resetCluster(client);
       assert.ok(await client.getOrNull("RuntimeClass", "gvisor"), "uninstall leaves the foreign RuntimeClass alone");
       await client.delete("RuntimeClass", "gvisor");
+    }
+  });
+
+  it("serves /metrics (reconcile duration and errors, nodes by state, queue depth) and /readyz", async () => {
+    const { client } = env;
+    await createNodes(client, ["m1", "m2"]);
+    agent = await startAgent(env);
+    await client.create(configObject({}));
+    await waitReady(client, 2);
+    const server = await startHttpServer({ port: 0, host: "127.0.0.1", registry, ready: () => ctl.controller.ready });
+    try {
+      const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      assert.match(metrics, /sandbox_operator_reconcile_duration_seconds_count\{controller="installer"\} [1-9]/);
+      assert.match(metrics, /sandbox_operator_reconcile_duration_seconds_count\{controller="config"\} [1-9]/);
+      assert.match(metrics, /sandbox_operator_nodes\{state="Ready"\} 2/);
+      assert.match(metrics, /sandbox_operator_workqueue_depth\{controller="runtimeclasses"\} 0/);
+      assert.match(metrics, /# TYPE sandbox_operator_reconcile_errors_total counter/);
+      assert.match(metrics, /sandbox_operator_api_requests\{verb="PATCH"\} [1-9]/);
+      assert.match(metrics, /sandbox_operator_process_resident_memory_bytes/);
+      assert.equal((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status, 200);
+    } finally {
+      await server.close();
     }
   });
 });
