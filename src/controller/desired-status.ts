@@ -83,18 +83,29 @@ export interface Transition {
   message: string;
 }
 
+/**
+ * Node state changes, one Event per (state, reason) group, not per node: a 1000-node rollout
+ * writes a handful of Events per status update instead of thousands.
+ */
 function nodeTransitions(before: SandboxConfigStatus | undefined, after: SandboxConfigStatus): Transition[] {
-  const out: Transition[] = [];
   const old = new Map((before?.nodes ?? []).map((n) => [n.name, n]));
+  const groups = new Map<string, NodeSummary[]>();
   for (const n of after.nodes ?? []) {
     const o = old.get(n.name);
     if (o?.state === n.state && o?.reason === n.reason) continue;
-    const warn = n.state === "Degraded" || n.reason === "PodsRunning";
-    const detail = [n.reason ? ` (${n.reason})` : "", n.message ? `: ${n.message}` : ""].join("");
-    out.push({ type: warn ? "Warning" : "Normal", reason: `Node${n.state}`, message: `node ${n.name}: ${n.state}${detail}` });
+    const key = `${n.state}|${n.reason ?? ""}`;
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  const out: Transition[] = [];
+  for (const nodes of groups.values()) {
+    const { state, reason } = nodes[0]!;
+    const warn = state === "Degraded" || reason === "PodsRunning";
+    const names = nodes.length === 1 && nodes[0]!.message ? `${nodes[0]!.name}: ${nodes[0]!.message}` : podList(nodes.map((n) => n.name));
+    out.push({ type: warn ? "Warning" : "Normal", reason: `Node${state}`, message: `${nodes.length} node(s) ${state}${reason ? ` (${reason})` : ""}: ${names}` });
   }
   const now = new Set((after.nodes ?? []).map((n) => n.name));
-  for (const n of before?.nodes ?? []) if (!now.has(n.name)) out.push({ type: "Normal", reason: "NodeRemoved", message: `node ${n.name}: sandbox runtimes removed` });
+  const removed = (before?.nodes ?? []).filter((n) => !now.has(n.name)).map((n) => n.name);
+  if (removed.length) out.push({ type: "Normal", reason: "NodeRemoved", message: `${removed.length} node(s) reverted and released: ${podList(removed)}` });
   return out;
 }
 

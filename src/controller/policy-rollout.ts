@@ -2,7 +2,7 @@
 // shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
 // and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
 import type { LabelSelector, NodeSummary, Probe, SandboxConfig, SandboxNode, SandboxNodeSpec } from "../api/index.js";
-import { desiredNode, type DesiredNode } from "./desired-node.js";
+import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
 
 export interface NodeView {
@@ -246,7 +246,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid };
 }
 
-const canonicalDesired = (s: SandboxNodeSpec) => JSON.stringify(s.desired ?? null);
+const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);
 
 export function podList(pods: string[], max = 10): string {
   return pods.length <= max ? pods.join(", ") : `${pods.slice(0, max).join(", ")} and ${pods.length - max} more`;
