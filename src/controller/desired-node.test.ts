@@ -40,5 +40,8 @@ describe("desiredHandlers", () => {
     assert.equal(quantityToMiB("4Gi"), 4096);
     assert.equal(quantityToMiB("512Mi"), 512);
     assert.equal(quantityToMiB("1G"), 954);
+    assert.equal(quantityToMiB("2e9"), 1908);
+    assert.equal(quantityToMiB("1.5Gi"), 1536);
+    assert.equal(quantityToMiB("100m"), 1, "a tiny quantity still gives the guest 1 MiB rather than 0");
   });
 });

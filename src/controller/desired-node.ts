@@ -15,14 +15,13 @@ export function usableBackends(spec: SandboxConfigSpec, probe: Probe): Backend[]
   return order.filter((b) => allowed.has(b) && usable.has(b));
 }
 
-/** Mebibytes from a Kubernetes memory quantity (Ki/Mi/Gi/Ti, K/M/G/T or bytes), rounded up. */
+/** Mebibytes from any Kubernetes quantity the apiserver accepts (binary/decimal suffixes, exponents, milli), rounded up. */
 export function quantityToMiB(q: string): number {
-  const m = /^([0-9.]+)([KMGTPE]i?)?$/.exec(q.trim());
+  const m = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$/.exec(q.trim());
   if (!m) throw new Error(`memory quantity ${q} is not understood; use e.g. 2Gi or 512Mi`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? "";
-  const pow: Record<string, number> = { "": 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-  return Math.ceil((n * (pow[unit] ?? 1)) / 2 ** 20);
+  const pow: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  const bytes = Number(m[1]) * (m[2] ? 10 ** Number(m[2].slice(1)) : m[3] ? pow[m[3]]! : 1);
+  return Math.max(1, Math.ceil(bytes / 2 ** 20));
 }
 
 /**
