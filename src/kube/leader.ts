@@ -59,7 +59,7 @@ export class LeaderElector {
    */
   async run(signal: AbortSignal, onStartedLeading: () => void): Promise<"lost" | "stopped"> {
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew().catch((e) => this.warn(e))) break;
+      if (await this.attempt()) break;
       await sleep(this.retryPeriodMs, signal);
     }
     if (signal.aborted) return "stopped";
@@ -70,7 +70,7 @@ export class LeaderElector {
     while (!signal.aborted) {
       await sleep(this.retryPeriodMs, signal);
       if (signal.aborted) break;
-      const ok = await this.tryAcquireOrRenew().catch((e) => this.warn(e));
+      const ok = await this.attempt();
       if (ok) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.renewDeadlineMs) {
         this.leading = false;
@@ -79,6 +79,18 @@ export class LeaderElector {
       }
     }
     return "stopped";
+  }
+
+  /** One attempt, bounded: a hung request must not keep a leader believing it still leads. */
+  private attempt(): Promise<boolean> {
+    const limit = Math.max(200, Math.round(this.renewDeadlineMs / 2));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`lease request took longer than ${limit} ms`)), limit);
+    });
+    return Promise.race([this.tryAcquireOrRenew(), timeout])
+      .catch((e) => this.warn(e))
+      .finally(() => clearTimeout(timer));
   }
 
   private warn(e: unknown): false {
