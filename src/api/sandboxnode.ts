@@ -104,7 +104,7 @@ export const SandboxNode = Type.Object({
 export interface SandboxNode {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; generation?: number; resourceVersion?: string; uid?: string; labels?: Record<string, string>; ownerReferences?: unknown[]; [k: string]: unknown };
+  metadata: { name: string; generation?: number; resourceVersion?: string; uid?: string; labels?: Record<string, string>; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>; [k: string]: unknown };
   spec: SandboxNodeSpec;
   status?: SandboxNodeStatus;
 }

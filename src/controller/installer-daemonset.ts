@@ -1,0 +1,124 @@
+// The Kubernetes installer: one SandboxNode per selected Node for that node's agent (DaemonSet),
+// runtime labels on the Node, and the revert path. Applies the pure plan from policy-rollout.ts.
+import { API_VERSION, SANDBOXNODE_KIND, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
+import type { KubeClient, KubeObject } from "../kube/client.js";
+import type { Informer } from "../kube/informer.js";
+import { logger } from "../telemetry/logger.js";
+import type { InstallerResult, NodeInstaller } from "./installer.js";
+import { CONFIG_LABEL, isOurs, runtimeClassNames } from "./desired-runtimeclasses.js";
+import { ourLabels, planRollout, type NodePlan, type PodView, type RolloutPlan } from "./policy-rollout.js";
+
+export interface NodeObject extends KubeObject {
+  spec?: Record<string, unknown>;
+}
+
+interface PodObject extends KubeObject {
+  spec: { nodeName?: string; runtimeClassName?: string };
+  status?: { phase?: string };
+}
+
+export interface DaemonSetInstallerOptions {
+  client: KubeClient;
+  nodes: Informer<NodeObject>;
+  sandboxNodes: Informer<SandboxNode>;
+  runtimeClasses: Informer<KubeObject>;
+  /** How often to look again while pods hold an uninstall (default 5 s). */
+  podRecheckMs?: number;
+  /** Parallel writes per pass (default 16). */
+  writeConcurrency?: number;
+}
+
+/** Runs fn over items with at most `limit` in flight; collects every error instead of stopping at the first. */
+export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<Error[]> {
+  const errors: Error[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return errors;
+}
+
+export class DaemonSetInstaller implements NodeInstaller {
+  readonly platform = { kind: "Kubernetes", installMethod: "DaemonSet" } as const;
+  last: RolloutPlan | undefined;
+  private readonly log = logger("installer-daemonset");
+
+  constructor(private readonly o: DaemonSetInstallerOptions) {}
+
+  /** Pods (not finished, bound to a node) that use one of our RuntimeClasses. */
+  private async sandboxedPods(config: SandboxConfig | null): Promise<PodView[]> {
+    const classes = new Set(config ? runtimeClassNames(config.spec) : []);
+    for (const rc of this.o.runtimeClasses.list()) if (isOurs(rc)) classes.add(rc.metadata.name);
+    const pods = await this.o.client.list<PodObject>("Pod", { fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" });
+    return pods.items
+      .filter((p) => p.spec.nodeName && p.spec.runtimeClassName && classes.has(p.spec.runtimeClassName))
+      .map((p) => ({ namespace: p.metadata.namespace ?? "", name: p.metadata.name, nodeName: p.spec.nodeName!, runtimeClassName: p.spec.runtimeClassName! }));
+  }
+
+  async reconcile(config: SandboxConfig | null): Promise<InstallerResult> {
+    const nodes = this.o.nodes.list().map((n) => ({ name: n.metadata.name, uid: n.metadata.uid, labels: n.metadata.labels ?? {} }));
+    const input = { config, nodes, sandboxNodes: this.o.sandboxNodes.list() };
+    let plan = planRollout(input);
+    if (plan.needPods) plan = planRollout({ ...input, pods: await this.sandboxedPods(config) });
+    const errors = await forEachLimit(plan.nodes, this.o.writeConcurrency ?? 16, (p) => this.applyNode(p));
+    this.last = plan;
+    if (errors.length) throw new AggregateError(errors, `${errors.length} node write(s) failed: ${errors.slice(0, 3).map((e) => e.message).join("; ")}`);
+    const blocked = plan.nodes.some((n) => n.blockedBy.length > 0);
+    return { plan, ...(blocked ? { requeueAfter: this.o.podRecheckMs ?? 5000 } : {}) };
+  }
+
+  /** Labels first (a node loses its labels before it changes), then the SandboxNode. */
+  private async applyNode(p: NodePlan): Promise<void> {
+    const node = this.o.nodes.get(p.name);
+    if (node && p.labels) {
+      const current = ourLabels(node.metadata.labels ?? {});
+      const patch: Record<string, string | null> = {};
+      for (const k of Object.keys(current)) if (!(k in p.labels)) patch[k] = null;
+      for (const [k, v] of Object.entries(p.labels)) if (current[k] !== v) patch[k] = v;
+      if (Object.keys(patch).length) {
+        // A merge patch, not apply: a label must go even when another manager once set it.
+        const updated = await this.o.client.mergePatch<NodeObject>("Node", p.name, { metadata: { labels: patch } });
+        this.o.nodes.upsert(updated);
+        this.log.info({ node: p.name, labels: patch }, "node runtime labels changed");
+      }
+    }
+    const sn = this.o.sandboxNodes.get(p.name);
+    if (p.delete) {
+      if (!sn) return;
+      await this.o.client.delete(SANDBOXNODE_KIND, p.name, undefined, { preconditionUid: sn.metadata.uid });
+      this.o.sandboxNodes.forget(p.name);
+      this.log.info({ node: p.name, reason: p.summary.reason }, "SandboxNode deleted");
+      return;
+    }
+    if (!p.spec || !node) return;
+    const applied = await this.o.client.apply<SandboxNode>(this.sandboxNode(p.name, node, p.spec));
+    this.o.sandboxNodes.upsert(applied);
+    this.log.info({ node: p.name, action: p.spec.action, proceed: p.spec.proceed, hash: p.spec.desired?.hash, state: p.summary.state, reason: p.summary.reason }, sn ? "SandboxNode spec updated" : "SandboxNode created");
+  }
+
+  private sandboxNode(name: string, node: NodeObject, spec: SandboxNodeSpec): KubeObject & { spec: SandboxNodeSpec } {
+    return {
+      apiVersion: API_VERSION,
+      kind: SANDBOXNODE_KIND,
+      metadata: {
+        name,
+        labels: { [CONFIG_LABEL]: "cluster" },
+        ownerReferences: [{ apiVersion: "v1", kind: "Node", name, uid: node.metadata.uid!, blockOwnerDeletion: false }],
+      },
+      spec,
+    };
+  }
+
+  async nodesClean(): Promise<boolean> {
+    const left = await this.o.client.list<SandboxNode>(SANDBOXNODE_KIND, { labelSelector: `${CONFIG_LABEL}=cluster`, limit: 1 });
+    return left.items.length === 0;
+  }
+}

@@ -1,0 +1,94 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { matchesSelector, planRollout, resolveMaxUnavailable, type NodeView } from "./policy-rollout.js";
+import { desiredNode } from "./desired-node.js";
+import { probeFor } from "../../test/harness/simulated-agent.js";
+import type { SandboxConfig, SandboxNode, SandboxConfigSpec } from "../api/index.js";
+
+const config = (s: Partial<SandboxConfigSpec> = {}, deleting = false): SandboxConfig => ({
+  apiVersion: "sandboxing.dev/v1alpha1",
+  kind: "SandboxConfig",
+  metadata: { name: "cluster", generation: 1, uid: "u", ...(deleting ? { deletionTimestamp: "2026-01-01T00:00:00Z" } : {}) },
+  spec: { nodeSelector: {}, runtimes: { allowed: ["gvisor"] }, ...s },
+});
+const nodes = (...names: string[]): NodeView[] => names.map((name) => ({ name, uid: name, labels: {} }));
+const desired = desiredNode(config().spec, probeFor(["gvisor"]));
+const sn = (name: string, spec: Partial<SandboxNode["spec"]>, status: SandboxNode["status"] = { probe: probeFor(["gvisor"]) }): SandboxNode => ({
+  apiVersion: "sandboxing.dev/v1alpha1",
+  kind: "SandboxNode",
+  metadata: { name, uid: name },
+  spec: { action: "Apply", proceed: false, configGeneration: 1, desired, ...spec },
+  status,
+});
+const applied = { probe: probeFor(["gvisor"]), appliedHash: desired.hash, phase: "Applied" as const, handlers: desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true })) };
+
+describe("planRollout", () => {
+  it("creates a SandboxNode per selected node, proceed false until probed", () => {
+    const p = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }, { name: "y", labels: {} }], sandboxNodes: [] });
+    assert.deepEqual(p.nodes.map((n) => [n.name, n.spec?.proceed, n.spec?.desired, n.summary.reason]), [["x", false, undefined, "Creating"]]);
+  });
+
+  it("opens at most maxUnavailable slots, keeping the ones in progress", () => {
+    const sns = [sn("a", { proceed: true }), sn("b", {}), sn("c", {}), sn("d", {})];
+    const p = planRollout({ config: config({ rollout: { maxUnavailable: 2 } }), nodes: nodes("a", "b", "c", "d"), sandboxNodes: sns });
+    assert.equal(p.inProgress, 2);
+    assert.deepEqual(p.nodes.map((n) => n.summary.state), ["Progressing", "Progressing", "Pending", "Pending"]);
+    assert.equal(p.nodes[0]!.spec, undefined, "a's spec is unchanged: no write");
+  });
+
+  it("a done node frees its slot and earns labels for verified handlers", () => {
+    const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", {})] });
+    assert.deepEqual(p.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
+    assert.equal(p.nodes[1]!.spec?.proceed, true);
+  });
+
+  it("a failed node is Degraded and frees its slot", () => {
+    const failed = { probe: probeFor(["gvisor"]), failedHash: desired.hash, phase: "Failed" as const, conditions: [{ type: "Degraded", status: "True" as const, reason: "VerificationFailed", message: "boom", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
+    const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, failed), sn("b", {})] });
+    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", {}]);
+    assert.equal(p.nodes[1]!.spec?.proceed, true);
+  });
+
+  it("a deselected node loses its labels and waits for pods before it reverts", () => {
+    const input = { config: config({ nodeSelector: { matchLabels: { keep: "1" } } }), nodes: nodes("a"), sandboxNodes: [sn("a", {}, applied)] };
+    const first = planRollout(input);
+    assert.equal(first.needPods, true);
+    const blocked = planRollout({ ...input, pods: [{ namespace: "ns", name: "p", nodeName: "a", runtimeClassName: "sandboxed" }] });
+    assert.deepEqual([blocked.nodes[0]!.labels, blocked.nodes[0]!.blockedBy, blocked.nodes[0]!.summary.reason], [{}, ["ns/p"], "PodsRunning"]);
+    const free = planRollout({ ...input, pods: [] });
+    assert.deepEqual([free.nodes[0]!.spec?.action, free.nodes[0]!.spec?.proceed], ["Revert", true]);
+  });
+
+  it("deletes the SandboxNode once reverted, or at once when nothing was ever applied", () => {
+    const reverted = sn("a", { action: "Revert", proceed: true }, { phase: "Reverted", appliedHash: "" });
+    const fresh: SandboxNode = { ...sn("b", {}), spec: { action: "Apply", proceed: false } };
+    const p = planRollout({ config: config({}, true), nodes: nodes("a", "b"), sandboxNodes: [reverted, fresh] });
+    assert.deepEqual(p.nodes.map((n) => n.delete), [true, true]);
+  });
+
+  it("uninstall respects maxUnavailable", () => {
+    const sns = ["a", "b", "c"].map((n) => sn(n, {}, applied));
+    const p = planRollout({ config: config({ rollout: { maxUnavailable: 1 } }, true), nodes: nodes("a", "b", "c"), sandboxNodes: sns, pods: [] });
+    assert.deepEqual(p.nodes.map((n) => n.spec?.action === "Revert" && n.spec.proceed), [true, false, false]);
+  });
+
+  it("a changed config keeps proceed off for nodes without a slot (written with the new hash)", () => {
+    const newSpec = config({ logLevel: "debug" });
+    const p = planRollout({ config: newSpec, nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", { proceed: true }, applied)] });
+    assert.deepEqual(p.nodes.map((n) => [n.spec?.proceed, n.spec?.desired?.hash !== desired.hash]), [[true, true], [false, true]]);
+    assert.deepEqual(p.nodes[1]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" }, "b keeps serving its verified handlers until its turn");
+  });
+});
+
+describe("selectors and maxUnavailable", () => {
+  it("matches like metav1.LabelSelector", () => {
+    const l = { zone: "a", gpu: "" };
+    assert.ok(matchesSelector({}, l));
+    assert.ok(matchesSelector({ matchLabels: { zone: "a" }, matchExpressions: [{ key: "gpu", operator: "Exists" }] }, l));
+    assert.ok(!matchesSelector({ matchExpressions: [{ key: "zone", operator: "NotIn", values: ["a"] }] }, l));
+    assert.ok(matchesSelector({ matchExpressions: [{ key: "x", operator: "DoesNotExist" }] }, l));
+  });
+  it("resolves int or percent, at least 1", () => {
+    assert.deepEqual([resolveMaxUnavailable(undefined, 10), resolveMaxUnavailable(3, 10), resolveMaxUnavailable("25%", 10), resolveMaxUnavailable("1%", 10)], [1, 3, 2, 1]);
+  });
+});

@@ -1,0 +1,262 @@
+// The rollout and uninstall decisions for every node, as one pure function of what the cache
+// shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
+// and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
+import type { LabelSelector, NodeSummary, Probe, SandboxConfig, SandboxNode, SandboxNodeSpec } from "../api/index.js";
+import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
+import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
+
+export interface NodeView {
+  name: string;
+  uid?: string;
+  labels: Record<string, string>;
+}
+
+export interface PodView {
+  namespace: string;
+  name: string;
+  nodeName: string;
+  runtimeClassName: string;
+}
+
+export interface RolloutInput {
+  /** null, or with deletionTimestamp: every node is uninstalled. */
+  config: SandboxConfig | null;
+  nodes: NodeView[];
+  sandboxNodes: SandboxNode[];
+  /** Pods that use one of our RuntimeClasses; undefined = not listed yet (the plan asks for them). */
+  pods?: PodView[];
+}
+
+export interface NodePlan {
+  name: string;
+  /** The SandboxNode spec we want; undefined when the object should be deleted or left alone. */
+  spec?: SandboxNodeSpec;
+  /** Delete the SandboxNode (revert confirmed, or nothing was ever applied). */
+  delete: boolean;
+  /** Our sandboxing.dev/runtime.* labels the Node should carry; undefined when the Node is gone. */
+  labels?: Record<string, string>;
+  summary: NodeSummary;
+  /** Pods (namespace/name) that hold this node's uninstall. */
+  blockedBy: string[];
+}
+
+export interface RolloutPlan {
+  nodes: NodePlan[];
+  budget: number;
+  /** Nodes changing (apply or revert) after this plan is applied. */
+  inProgress: number;
+  /** Set when a node waits on pods and the input had none listed: list them and plan again. */
+  needPods: boolean;
+  selected: number;
+  uninstalling: boolean;
+  /** The SandboxConfig generation (and uid) this plan was computed from. */
+  generation?: number;
+  configUid?: string;
+}
+
+// ---------- label selectors ----------
+
+export function matchesSelector(sel: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const val = labels[e.key];
+    const inValues = has && (e.values ?? []).includes(val!);
+    if (e.operator === "In" && !inValues) return false;
+    if (e.operator === "NotIn" && inValues) return false;
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+
+/** maxUnavailable as a node count: an int, or a percentage of the selected nodes rounded down, at least 1. */
+export function resolveMaxUnavailable(value: number | string | undefined, total: number): number {
+  if (value === undefined) return 1;
+  if (typeof value === "number") return Math.max(1, value);
+  const pct = /^(\d+)%$/.exec(value);
+  if (pct) return Math.max(1, Math.floor((Number(pct[1]) * total) / 100));
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+// ---------- node state ----------
+
+const SAFE_TO_DROP_PHASES = new Set([undefined, "Probing", "Waiting"]);
+
+/** The agent is changing the node right now under this spec (counts against maxUnavailable). */
+export function inProgress(sn: SandboxNode): boolean {
+  const st = sn.status ?? {};
+  if (!sn.spec.proceed) return false;
+  if (sn.spec.action === "Revert") return !(st.phase === "Reverted" && !st.appliedHash);
+  const hash = sn.spec.desired?.hash;
+  if (!hash || !sn.spec.desired?.handlers.length) return false;
+  return st.appliedHash !== hash && st.failedHash !== hash;
+}
+
+function agentCondition(sn: SandboxNode, type: string) {
+  return sn.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Labels for the handlers the agent verified that are still desired (none while the node changes). */
+export function verifiedLabels(sn: SandboxNode, desired: DesiredNode | undefined): Record<string, string> {
+  const st = sn.status;
+  if (!st?.appliedHash || !desired) return {};
+  const wanted = new Set(desired.handlers.map((h) => h.name));
+  const out: Record<string, string> = {};
+  for (const h of st.handlers ?? []) if (h.verified && wanted.has(h.name)) out[runtimeLabel(h.name)] = "true";
+  return out;
+}
+
+export const ourLabels = (labels: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(RUNTIME_LABEL_PREFIX)));
+
+const sameSpec = (a: SandboxNodeSpec, b: SandboxNodeSpec) =>
+  a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "");
+
+interface Candidate {
+  name: string;
+  kind: "apply" | "revert";
+  /** Already in progress under its current spec: keeps its slot. */
+  continuing: boolean;
+}
+
+
+// ---------- the plan ----------
+
+interface Ctx {
+  config: SandboxConfig | null;
+  snByName: Map<string, SandboxNode>;
+  nodeByName: Map<string, NodeView>;
+  podsByNode: Map<string, string[]>;
+  podsListed: boolean;
+  waitForPods: boolean;
+  candidates: Candidate[];
+  needPods: boolean;
+}
+
+function summaryFor(sn: SandboxNode, desired: DesiredNode, config: SandboxConfig, probe: Probe): { summary: NodeSummary; settled: boolean } {
+  const name = sn.metadata.name;
+  const general = desired.handlers.find((h) => h.general)?.backend;
+  if (desired.handlers.length === 0) return { settled: true, summary: { name, state: "Degraded", reason: "NoUsableBackend", message: noUsableMessage(config, probe) } };
+  if (sn.status?.appliedHash === desired.hash) return { settled: true, summary: { name, state: "Ready", backend: general, reason: "Verified" } };
+  if (sn.status?.failedHash === desired.hash) {
+    const deg = agentCondition(sn, "Degraded");
+    return { settled: true, summary: { name, state: "Degraded", backend: general, reason: deg?.reason ?? "VerificationFailed", message: deg?.message ?? "the agent could not apply this configuration and rolled it back" } };
+  }
+  return { settled: false, summary: { name, state: "Pending", backend: general, reason: "WaitingForRollout", message: "waiting for a rollout slot (rollout.maxUnavailable)" } };
+}
+
+/** A selected node: install, keep, or roll out a changed config. */
+function planSelected(ctx: Ctx, name: string): NodePlan {
+  const config = ctx.config!;
+  const sn = ctx.snByName.get(name);
+  const probe = sn?.status?.probe;
+  const desired = probe ? desiredNode(config.spec, probe) : undefined;
+  const generation = config.metadata.generation;
+  const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), ...(desired ? { desired } : {}) };
+  if (!sn || !desired) {
+    const summary: NodeSummary = { name, state: "Pending", reason: sn ? "WaitingForProbe" : "Creating", message: sn ? "waiting for the node agent to report status.probe" : "creating the SandboxNode" };
+    return { name, spec: base, delete: false, labels: {}, summary, blockedBy: [] };
+  }
+  const { summary, settled } = summaryFor(sn, desired, config, probe!);
+  // A settled node may keep proceed=true: there is nothing to do under this hash, and a new hash is always written with its own gate decision.
+  const spec = settled && desired.handlers.length ? { ...base, proceed: sn.spec.proceed && sn.spec.desired?.hash === desired.hash } : base;
+  if (!settled) ctx.candidates.push({ name, kind: "apply", continuing: inProgress(sn) });
+  return { name, spec, delete: false, labels: verifiedLabels(sn, desired), summary, blockedBy: [] };
+}
+
+/** A node we have a SandboxNode for that should not have one: it left the selector, the config is going, or the Node is gone. */
+function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
+  const name = sn.metadata.name;
+  const node = ctx.nodeByName.get(name);
+  const st = sn.status ?? {};
+  const plan: NodePlan = { name, delete: false, labels: node ? {} : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
+  if (!node) return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "NodeGone", message: "the Node no longer exists" } };
+  const neverApplied = !sn.spec.desired && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
+  if (neverApplied || (sn.spec.action === "Revert" && st.phase === "Reverted" && !st.appliedHash)) {
+    return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
+  }
+  if (sn.spec.action === "Revert") {
+    ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
+    return { ...plan, spec: { ...sn.spec }, summary: { name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" } };
+  }
+  // Still on Apply: pods using our RuntimeClasses hold the revert (unless whenPodsRun: Proceed).
+  if (ctx.waitForPods && !ctx.podsListed) ctx.needPods = true;
+  const pods = ctx.waitForPods ? [...(ctx.podsByNode.get(name) ?? [])].sort() : [];
+  if (pods.length > 0) {
+    return { ...plan, spec: { ...sn.spec, proceed: false }, blockedBy: pods, summary: { name, state: "Uninstalling", reason: "PodsRunning", message: `waiting for ${pods.length} pod(s) using sandbox RuntimeClasses: ${podList(pods)}` } };
+  }
+  ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
+  return { ...plan, spec: { ...sn.spec, proceed: false }, summary: { name, state: "Uninstalling", reason: "WaitingForRollout", message: "waiting for a rollout slot to revert (rollout.maxUnavailable)" } };
+}
+
+/** The gate: nodes already changing keep their slot; free slots go to reverts first, then applies, by name. */
+function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget: number, holdReverts: boolean): number {
+  let used = candidates.filter((c) => c.continuing).length;
+  const fresh = candidates.filter((c) => !c.continuing);
+  const ordered = [...candidates.filter((c) => c.continuing), ...fresh.filter((c) => c.kind === "revert"), ...fresh.filter((c) => c.kind === "apply")];
+  for (const c of ordered) {
+    if (!c.continuing) {
+      if (used >= budget || (holdReverts && c.kind === "revert")) continue;
+      used++;
+    }
+    const plan = plans.get(c.name)!;
+    if (c.kind === "revert") {
+      plan.spec = { ...plan.spec!, action: "Revert", proceed: true };
+      plan.summary = { name: c.name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" };
+    } else {
+      plan.spec = { ...plan.spec!, proceed: true };
+      plan.labels = {}; // a node being reconfigured takes no new sandboxed pods
+      plan.summary = { ...plan.summary, state: "Progressing", reason: "Applying", message: "the agent is applying and verifying the configuration" };
+    }
+  }
+  return used;
+}
+
+export function planRollout(input: RolloutInput): RolloutPlan {
+  const { config } = input;
+  const uninstalling = !config || !!config.metadata.deletionTimestamp;
+  const selected = uninstalling ? [] : input.nodes.filter((n) => matchesSelector(config!.spec.nodeSelector, n.labels)).map((n) => n.name).sort();
+  const selectedSet = new Set(selected);
+  const podsByNode = new Map<string, string[]>();
+  for (const p of input.pods ?? []) podsByNode.set(p.nodeName, [...(podsByNode.get(p.nodeName) ?? []), `${p.namespace}/${p.name}`]);
+  const ctx: Ctx = {
+    config,
+    snByName: new Map(input.sandboxNodes.map((s) => [s.metadata.name, s])),
+    nodeByName: new Map(input.nodes.map((n) => [n.name, n])),
+    podsByNode,
+    podsListed: input.pods !== undefined,
+    waitForPods: (config?.spec.uninstall?.whenPodsRun ?? "Wait") === "Wait",
+    candidates: [],
+    needPods: false,
+  };
+  const budget = resolveMaxUnavailable(config?.spec.rollout?.maxUnavailable, Math.max(selected.length, input.sandboxNodes.length));
+  const plans = new Map<string, NodePlan>();
+  for (const name of selected) plans.set(name, planSelected(ctx, name));
+  const leaving = input.sandboxNodes.filter((sn) => !selectedSet.has(sn.metadata.name)).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  for (const sn of leaving) plans.set(sn.metadata.name, planLeaving(ctx, sn));
+  const used = applyGate(plans, ctx.candidates, budget, ctx.needPods);
+  // Unchanged specs are not written again.
+  for (const plan of plans.values()) {
+    const sn = ctx.snByName.get(plan.name);
+    if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
+  }
+  const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid };
+}
+
+const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);
+
+export function podList(pods: string[], max = 10): string {
+  return pods.length <= max ? pods.join(", ") : `${pods.slice(0, max).join(", ")} and ${pods.length - max} more`;
+}
+
+function noUsableMessage(config: SandboxConfig, probe: Probe): string {
+  const why = config.spec.runtimes.allowed.map((b) => {
+    const p = probe.backends.find((x) => x.backend === b);
+    if (!p) return `${b}: not probed`;
+    return `${b}: ${p.installed ? "installed" : "not installed"}, not usable${p.message ? ` (${p.message})` : ""}`;
+  });
+  return `none of the allowed runtimes can run here: ${why.join("; ")}`;
+}

@@ -1,0 +1,61 @@
+// Publishes the RuntimeClasses a SandboxConfig asks for (server-side apply), never touches one
+// another owner holds, prunes ours that are no longer wanted and removes them last on uninstall.
+import type { SandboxConfig } from "../api/index.js";
+import type { KubeClient, KubeObject } from "../kube/client.js";
+import type { Informer } from "../kube/informer.js";
+import { logger } from "../telemetry/logger.js";
+import { canonical } from "./desired-node.js";
+import { CONFIG_LABEL, desiredRuntimeClasses, isOurs, type RuntimeClassObject } from "./desired-runtimeclasses.js";
+import type { NodeInstaller } from "./installer.js";
+
+type RuntimeClass = KubeObject & Partial<Pick<RuntimeClassObject, "handler" | "overhead" | "scheduling">>;
+
+const differs = (have: RuntimeClass, want: RuntimeClassObject) =>
+  have.handler !== want.handler ||
+  canonical(have.overhead ?? {}) !== canonical(want.overhead) ||
+  canonical(have.scheduling ?? {}) !== canonical(want.scheduling) ||
+  Object.entries(want.metadata.labels).some(([k, v]) => have.metadata.labels?.[k] !== v);
+
+export class RuntimeClassReconciler {
+  private readonly log = logger("runtimeclasses");
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly cache: Informer<RuntimeClass>,
+    private readonly installer: NodeInstaller,
+  ) {}
+
+  async reconcile(config: SandboxConfig | null): Promise<void> {
+    const ours = this.cache.list().filter((rc) => isOurs(rc) && rc.metadata.labels?.[CONFIG_LABEL] === "cluster");
+    if (!config || config.metadata.deletionTimestamp) {
+      // Last step of an uninstall: only once no node has anything of ours left.
+      if (ours.length === 0 || !(await this.installer.nodesClean())) return;
+      for (const rc of ours) {
+        await this.client.delete("RuntimeClass", rc.metadata.name);
+        this.cache.forget(rc.metadata.name);
+        this.log.info({ runtimeClass: rc.metadata.name }, "RuntimeClass deleted (uninstall)");
+      }
+      return;
+    }
+    const desired = desiredRuntimeClasses(config.spec);
+    for (const want of desired) {
+      const have = this.cache.get(want.metadata.name);
+      if (have && !isOurs(have)) {
+        this.log.warn({ runtimeClass: want.metadata.name }, "RuntimeClass exists and is not ours; leaving it alone (RuntimeClassConflict)");
+        continue;
+      }
+      if (have && !differs(have, want)) continue;
+      if (have && have.handler !== want.handler) await this.client.delete("RuntimeClass", want.metadata.name); // handler is immutable
+      const applied = await this.client.apply<RuntimeClass>(want as unknown as KubeObject);
+      this.cache.upsert(applied);
+      this.log.info({ runtimeClass: want.metadata.name, overhead: want.overhead.podFixed }, have ? "RuntimeClass updated" : "RuntimeClass created");
+    }
+    const wanted = new Set(desired.map((rc) => rc.metadata.name));
+    for (const rc of ours) {
+      if (wanted.has(rc.metadata.name)) continue;
+      await this.client.delete("RuntimeClass", rc.metadata.name);
+      this.cache.forget(rc.metadata.name);
+      this.log.info({ runtimeClass: rc.metadata.name }, "RuntimeClass no longer wanted; deleted");
+    }
+  }
+}

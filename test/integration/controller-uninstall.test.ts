@@ -1,0 +1,118 @@
+// Uninstall on a real apiserver: the finalizer holds the SandboxConfig while pods use our
+// RuntimeClasses (the condition names them), nodes revert within maxUnavailable, RuntimeClasses
+// go last, and deleting + re-creating the config in the middle converges.
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { KubeObject } from "../../src/kube/client.js";
+import type { SimulatedAgent } from "../harness/simulated-agent.js";
+import { cond, configObject, createNodes, deletePodNow, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, sandboxedPod, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
+
+async function nothingLeft(env: Env, nodes: string[]): Promise<void> {
+  const { client } = env;
+  assert.equal(await getConfig(client), null, "SandboxConfig gone (finalizer released)");
+  assert.deepEqual((await client.list("SandboxNode")).items.map((s) => s.metadata.name), [], "no SandboxNode left");
+  assert.deepEqual((await client.list<KubeObject>("RuntimeClass")).items.map((r) => r.metadata.name), [], "no RuntimeClass left");
+  for (const n of nodes) assert.deepEqual(await runtimeLabels(client, n), {}, `no runtime label left on ${n}`);
+}
+
+describe("controller uninstall on a real apiserver", () => {
+  let env: Env;
+  let ctl: Awaited<ReturnType<typeof startController>>;
+  let agent: SimulatedAgent | undefined;
+
+  before(async () => {
+    env = await setupEnv();
+    ctl = await startController(env);
+  });
+  afterEach(async () => {
+    try {
+      await resetCluster(env.client);
+    } finally {
+      await agent?.stop();
+      agent = undefined;
+    }
+  });
+  after(async () => {
+    await ctl?.stop();
+    await env?.stop();
+  });
+
+  it("waits for a pod using runtimeClassName sandboxed, names it, then removes everything once it is gone", async () => {
+    const { client } = env;
+    const nodes = ["u1", "u2", "u3"];
+    await createNodes(client, nodes);
+    agent = await startAgent(env, { delayMs: 30 });
+    await client.create(configObject({ rollout: { maxUnavailable: 1 } }));
+    await waitReady(client, 3);
+    await client.create(sandboxedPod("blocker", "u2"));
+    await client.delete("SandboxConfig", "cluster");
+
+    const blocked = await eventually("uninstall blocked by default/blocker", async () => {
+      const c = await getConfig(client);
+      const p = cond(c, "Progressing");
+      return p?.reason === "UninstallBlockedByPods" && c?.status?.nodes?.length === 1 && (await client.list("SandboxNode")).items.length === 1 ? c : null;
+    });
+    assert.match(cond(blocked, "Progressing")!.message, /default\/blocker/);
+    assert.equal(cond(blocked, "Ready")?.reason, "Uninstalling");
+    assert.deepEqual(blocked.metadata.finalizers, [FINALIZER]);
+    assert.deepEqual(blocked.status?.nodes?.map((n) => [n.name, n.reason]), [["u2", "PodsRunning"]]);
+    assert.deepEqual(await runtimeLabels(client, "u2"), {}, "labels go first, so nothing new lands on the node");
+    const u2 = await client.get<SNode>("SandboxNode", "u2");
+    assert.equal(u2.spec.action, "Apply", "not told to revert while the pod runs");
+    assert.ok(await client.getOrNull("RuntimeClass", "sandboxed"), "RuntimeClasses stay until every node is reverted");
+    assert.ok(!agent.log.some((e) => e.node === "u2" && e.action === "Revert"));
+
+    await deletePodNow(client, "blocker");
+    await eventually("SandboxConfig gone", async () => (await getConfig(client)) === null, 20_000);
+    await nothingLeft(env, nodes);
+    assert.ok(agent.log.some((e) => e.node === "u2" && e.action === "Revert"), "u2 reverted by its agent");
+    assert.ok(agent.maxConcurrent <= 1, `maxUnavailable 1, saw ${agent.maxConcurrent}`);
+  });
+
+  it("whenPodsRun: Proceed reverts even while sandboxed pods exist", async () => {
+    const { client } = env;
+    await createNodes(client, ["p1"]);
+    agent = await startAgent(env);
+    await client.create(configObject({ uninstall: { whenPodsRun: "Proceed" } }));
+    await waitReady(client, 1);
+    await client.create(sandboxedPod("stays", "p1", "gvisor"));
+    await client.delete("SandboxConfig", "cluster");
+    await eventually("SandboxConfig gone", async () => (await getConfig(client)) === null, 20_000);
+    await nothingLeft(env, ["p1"]);
+  });
+
+  it("deleting and re-creating the config mid-uninstall converges to the new config", async () => {
+    const { client } = env;
+    const nodes = ["r1", "r2", "r3"];
+    await createNodes(client, nodes);
+    agent = await startAgent(env, { delayMs: 300 });
+    await client.create(configObject({ rollout: { maxUnavailable: 1 } }));
+    await waitReady(client, 3, 30_000);
+    await client.delete("SandboxConfig", "cluster");
+    await eventually("one node reverted", async () => agent!.log.some((e) => e.action === "Revert"));
+    // The name is taken until the finalizer is released: keep trying, as an admin or GitOps tool would.
+    await eventually("new SandboxConfig accepted", async () => client.create(configObject({ rollout: { maxUnavailable: 1 } })).then(() => true, () => false), 30_000, 100);
+    const c = await waitReady(client, 3, 30_000);
+    assert.deepEqual(c.status?.runtimeClasses, ["gvisor", "sandboxed"]);
+    for (const n of nodes) assert.equal((await runtimeLabels(client, n))["sandboxing.dev/runtime.sandboxed"], "true");
+    assert.ok(await client.getOrNull("RuntimeClass", "sandboxed"), "the old uninstall did not remove the new config's classes");
+  });
+
+  it("a finalizer removed by hand mid-uninstall and a new config at once: orphaned SandboxNodes are adopted", async () => {
+    const { client } = env;
+    const nodes = ["o1", "o2", "o3"];
+    await createNodes(client, nodes);
+    agent = await startAgent(env, { delayMs: 300 });
+    await client.create(configObject({ rollout: { maxUnavailable: 1 } }));
+    await waitReady(client, 3, 30_000);
+    await client.delete("SandboxConfig", "cluster");
+    await eventually("a node reverting", async () => (await client.list<SNode>("SandboxNode")).items.some((s) => s.spec.action === "Revert"));
+    await client.mergePatch("SandboxConfig", "cluster", { metadata: { finalizers: null } });
+    await eventually("old config gone", async () => (await getConfig(client)) === null);
+    await client.create(configObject({ rollout: { maxUnavailable: 1 } }));
+    const c = await waitReady(client, 3, 30_000);
+    assert.deepEqual(c.metadata.finalizers, [FINALIZER]);
+    for (const sn of (await client.list<SNode>("SandboxNode")).items) assert.equal(sn.spec.action, "Apply");
+    for (const n of nodes) assert.equal((await runtimeLabels(client, n))["sandboxing.dev/runtime.sandboxed"], "true");
+  });
+});
