@@ -4,6 +4,10 @@
 import type { LabelSelector, NodeSummary, Probe, SandboxConfig, SandboxNode, SandboxNodeSpec } from "../api/index.js";
 import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
+import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE } from "../manifests/names.js";
+
+/** Puts the agent DaemonSet on a node: set while the node is selected or still being reverted, removed with its SandboxNode. */
+const AGENT_LABEL: Readonly<Record<string, string>> = { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE };
 
 export interface NodeView {
   name: string;
@@ -108,8 +112,9 @@ export function verifiedLabels(sn: SandboxNode, desired: DesiredNode | undefined
   return out;
 }
 
+/** The Node labels this controller owns: the runtime labels and the agent label. */
 export const ourLabels = (labels: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(RUNTIME_LABEL_PREFIX)));
+  Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(RUNTIME_LABEL_PREFIX) || k === AGENT_NODE_LABEL));
 
 const sameSpec = (a: SandboxNodeSpec, b: SandboxNodeSpec) =>
   a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "");
@@ -157,13 +162,13 @@ function planSelected(ctx: Ctx, name: string): NodePlan {
   const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), ...(desired ? { desired } : {}) };
   if (!sn || !desired) {
     const summary: NodeSummary = { name, state: "Pending", reason: sn ? "WaitingForProbe" : "Creating", message: sn ? "waiting for the node agent to report status.probe" : "creating the SandboxNode" };
-    return { name, spec: base, delete: false, labels: {}, summary, blockedBy: [] };
+    return { name, spec: base, delete: false, labels: { ...AGENT_LABEL }, summary, blockedBy: [] };
   }
   const { summary, settled } = summaryFor(sn, desired, config, probe!);
   // A settled node may keep proceed=true: there is nothing to do under this hash, and a new hash is always written with its own gate decision.
   const spec = settled && desired.handlers.length ? { ...base, proceed: sn.spec.proceed && sn.spec.desired?.hash === desired.hash } : base;
   if (!settled) ctx.candidates.push({ name, kind: "apply", continuing: inProgress(sn) });
-  return { name, spec, delete: false, labels: verifiedLabels(sn, desired), summary, blockedBy: [] };
+  return { name, spec, delete: false, labels: { ...AGENT_LABEL, ...verifiedLabels(sn, desired) }, summary, blockedBy: [] };
 }
 
 /** A node we have a SandboxNode for that should not have one: it left the selector, the config is going, or the Node is gone. */
@@ -171,11 +176,12 @@ function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
   const name = sn.metadata.name;
   const node = ctx.nodeByName.get(name);
   const st = sn.status ?? {};
-  const plan: NodePlan = { name, delete: false, labels: node ? {} : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
+  // The agent stays on the node until its revert is confirmed: it is the one that reverts.
+  const plan: NodePlan = { name, delete: false, labels: node ? { ...AGENT_LABEL } : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
   if (!node) return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "NodeGone", message: "the Node no longer exists" } };
   const neverApplied = !sn.spec.desired && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
   if (neverApplied || (sn.spec.action === "Revert" && st.phase === "Reverted" && !st.appliedHash)) {
-    return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
+    return { ...plan, delete: true, labels: {}, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
   }
   if (sn.spec.action === "Revert") {
     ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
@@ -207,7 +213,7 @@ function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget
       plan.summary = { name: c.name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" };
     } else {
       plan.spec = { ...plan.spec!, proceed: true };
-      plan.labels = {}; // a node being reconfigured takes no new sandboxed pods
+      plan.labels = { ...AGENT_LABEL }; // a node being reconfigured takes no new sandboxed pods
       plan.summary = { ...plan.summary, state: "Progressing", reason: "Applying", message: "the agent is applying and verifying the configuration" };
     }
   }

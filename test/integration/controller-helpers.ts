@@ -106,7 +106,7 @@ export async function waitReady(client: KubeClient, n: number, timeoutMs = 30_00
 
 export async function runtimeLabels(client: KubeClient, name: string): Promise<Record<string, string>> {
   const n = await client.get<KubeObject>("Node", name);
-  return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
+  return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/runtime.")));
 }
 
 /** Deletes the config, waits for the controller's uninstall to finish, removes nodes and pods. */
