@@ -2,17 +2,20 @@
 // and its restart strategy, serves /healthz, and runs the SandboxNode loop until SIGTERM.
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { KubeClient } from "../kube/client.js";
+import { repoRoot } from "../manifests/image-lock.js";
 import { NodeAgent } from "./apply.js";
 import { AgentLoop } from "./loop.js";
 import { commandRestarter, noRestarter, systemdRestarter, type Restarter } from "./restart.js";
 
+// The package.json above this module, whether it runs from src/ (tsx), dist/src/ or the image's /app.
 const VERSION = (() => {
   try {
-    return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(repoRoot(), "package.json"), "utf8")) as { version: string }).version;
   } catch {
     return "0.0.0";
   }
