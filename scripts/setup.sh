@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = demo ] && [ "$(id -u)" != 0 ]; then
+  echo "demo: must run as root (it starts containerd, runc and gVisor sandboxes and mounts their file systems): sudo npm run demo" >&2
+  exit 1
+fi
+
 DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux)
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
