@@ -58,7 +58,7 @@ export class AgentLoop {
       try {
         const list = await this.o.kube.list<Obj>(KIND, { fieldSelector: `metadata.name=${this.o.nodeName}` });
         this.latest = list.items[0];
-        if (!this.latest) log.info({ node: this.o.nodeName }, "no SandboxNode for this node yet; waiting for the controller to create it");
+        if (!this.latest) log.info("no SandboxNode for this node yet; waiting for the controller to create it");
         this.kick();
         await this.o.kube.watch<Obj>(
           KIND,

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { KubeConfig } from "@kubernetes/client-node";
-import { pino } from "pino";
+import { logger, setLogLevel } from "../telemetry/logger.js";
 import { KubeClient } from "../kube/client.js";
 import { repoRoot } from "../manifests/image-lock.js";
 import { NodeAgent } from "./apply.js";
@@ -54,7 +54,9 @@ async function main(): Promise<void> {
     containerdBinary?: string;
     logLevel: string;
   }>();
-  const log = pino({ level: o.logLevel, base: { component: "agent", node: o.nodeName } });
+  // The shared logger: the same line format (ISO time, pid, component) as the controller and the webhook.
+  const log = logger("agent", { node: o.nodeName });
+  setLogLevel(o.logLevel);
   if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
   let restarter: Restarter;
   if (o.restartStrategy === "command") {

@@ -58,6 +58,13 @@ async function waitFor(what: string, out: () => string, re: RegExp, exited: Prom
 }
 
 describe("npm run demo (scripts/demo.ts) on this machine", { concurrency: false }, () => {
+  it("refuses to run as another user than root, and says so", () => {
+    const r = spawnSync("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, "--import", "tsx", "scripts/demo.ts"], { cwd: ROOT, encoding: "utf8", timeout: 60_000, env: { ...process.env, HOME: "/tmp" } });
+    assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /demo: must run as root .*sudo npm run demo/);
+    assert.equal(r.stdout, "", "nothing was started");
+  });
+
   it("rolls out, shows the host kernel under runc and gVisor under sandboxed, uninstalls byte-identical, leaves nothing", async () => {
     const demo = runDemo();
     const timer = setTimeout(() => demo.child.kill("SIGINT"), 240_000);
