@@ -33,4 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v systemctl >/dev/null && systemctl is-active --quiet containerd 2>/dev/null; then systemctl stop containerd || true; fi
 fi
 
-npx tsx test/harness/build.ts
+if [ "${1:-}" = demo ]; then
+  # The demo runs Debian's containerd 1.6; it needs only the control plane and gVisor built.
+  npx tsx test/harness/build.ts etcd kube-apiserver runsc containerd-shim-runsc-v1
+else
+  npx tsx test/harness/build.ts
+fi
