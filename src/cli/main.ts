@@ -11,7 +11,7 @@ import { install } from "./install.js";
 import { uninstall } from "./uninstall.js";
 import { status } from "./status.js";
 import { doctor } from "./doctor.js";
-import { loadHostProbe } from "./host-probe.js";
+import { hostProbe } from "./host-probe.js";
 import { renderVersion, versionInfo } from "./version.js";
 
 const duration = (v: string) => {
@@ -88,7 +88,7 @@ export function program(run: (fn: () => Promise<number>) => Promise<void>): Comm
     .option("--cri-socket <path>", "CRI socket (default: the well-known containerd and CRI-O sockets)")
     .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 the agent would install (count as installable)")
     .action((o: { output: "text" | "json"; hostRoot: string; criSocket?: string; payloadDir?: string }) =>
-      run(async () => doctor(await loadHostProbe({ hostRoot: o.hostRoot, criSocket: o.criSocket, payloadDir: o.payloadDir }), { output: o.output }, io)),
+      run(async () => doctor(hostProbe({ hostRoot: o.hostRoot, criSocket: o.criSocket, payloadDir: o.payloadDir }), { output: o.output }, io)),
     );
 
   root

@@ -1,5 +1,5 @@
 // sandboxctl without a cluster: version, usage errors, the kubectl plugin name, unreachable
-// clusters, doctor without a probe, and docs/cli.md's exit-code table matching the code.
+// clusters, and docs/cli.md's exit-code table matching the code.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";

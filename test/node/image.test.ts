@@ -1,17 +1,19 @@
 // The operator image, built without Docker: two builds of the same tree give the same digest,
 // deploy/image.json pins that digest, and a real containerd imports the archive and runs
-// `sandboxctl version` from it by its digest reference.
+// `sandboxctl version` from it by its digest reference through the CRI API (as the kubelet would).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { buildOperatorImage, writeArchive, type BuildResult } from "../../src/images/build.js";
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
 import { ENTRYPOINTS, NODE_BIN } from "../../src/manifests/names.js";
+import type { CriClient } from "../../src/agent/cri/client.js";
 import { eventually } from "../harness/cluster.js";
+import { startContainerd, type Containerd } from "../harness/containerd.js";
 
 const run = promisify(execFile);
 const root = repoRoot();
@@ -43,58 +45,65 @@ describe("the operator image (OCI archive, no Docker)", () => {
     assert.equal(`${lock.repository}:${lock.tag}`, `${first.repository}:${first.tag}`);
   });
 
-  describe("in a real containerd (Debian 1.6, runc)", () => {
-    let ctd: ChildProcess;
-    let socket: string;
-    const ctr = (...args: string[]) => run("ctr", ["--address", socket, "--namespace", "sandbox-operator-test", ...args], { maxBuffer: 16 << 20 });
+  describe("in a real containerd (Debian 1.6, runc) through the CRI API, as the kubelet runs it", () => {
+    let ctd: Containerd;
+    let cri: CriClient;
+    const ref = () => `${first.repository}@${first.digest}`;
 
     before(async () => {
-      for (const bin of ["/usr/bin/containerd", "/usr/bin/ctr"]) {
-        assert.ok(existsSync(bin), `${bin} is missing: run scripts/setup.sh test (installs Debian's containerd and runc)`);
-      }
-      socket = join(dir, "containerd.sock");
-      const config = join(dir, "config.toml");
-      // CRI is off: this test drives containerd with ctr only, so no CNI or pause image is needed.
-      writeFileSync(config, `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "${socket}"\n`);
-      ctd = spawn("/usr/bin/containerd", ["--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-      let log = "";
-      ctd.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-      await eventually("containerd to serve", async () => {
-        if (ctd.exitCode !== null) throw new Error(`containerd exited ${ctd.exitCode}: ${log}`);
-        return (await ctr("version")).stdout.includes("Server");
-      }, 30_000, 200);
+      ctd = await startContainerd({ version: "1.6", hostRoot: join(dir, "host") });
+      cri = ctd.cri();
     });
     after(async () => {
-      if (ctd && ctd.exitCode === null) {
-        const exited = new Promise((r) => ctd.once("exit", r));
-        ctd.kill("SIGTERM");
-        await exited;
-      }
-      const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => dir && m.startsWith(dir + "/"));
-      for (const m of mounts.sort((a, b) => b.length - a.length)) await run("umount", ["-l", m]).catch(() => undefined);
+      cri?.close();
+      await ctd?.stop();
     });
 
-    it("imports the archive with its name and digest reference", async () => {
+    /** One pod sandbox and one container running `command` to completion; its exit code and stdout. */
+    async function runInPod(name: string, command: string[]): Promise<{ exitCode: number; stdout: string }> {
+      const logs = join(dir, "podlogs", name);
+      mkdirSync(logs, { recursive: true });
+      const sandbox = { metadata: { name, uid: name, namespace: "image-test", attempt: 0 }, hostname: "", log_directory: logs, linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } } };
+      const pod = await cri.runPodSandbox(sandbox, "");
+      try {
+        const cid = await cri.createContainer(pod, { metadata: { name, attempt: 0 }, image: { image: ref() }, command, log_path: `${name}.log` }, sandbox);
+        await cri.startContainer(cid);
+        const st = await eventually(`container ${name} to exit`, async () => {
+          const s = await cri.containerStatus(cid);
+          return s.state === "CONTAINER_EXITED" ? s : undefined;
+        }, 60_000, 100);
+        // CRI log lines: "<time> stdout F <text>".
+        const stdout = readFileSync(join(logs, `${name}.log`), "utf8").split("\n").flatMap((l) => /^\S+ stdout [FP] (.*)$/.exec(l)?.[1] ?? []).join("\n");
+        return { exitCode: st.exit_code, stdout };
+      } finally {
+        await cri.stopPodSandbox(pod).catch(() => undefined);
+        await cri.removePodSandbox(pod).catch(() => undefined);
+      }
+    }
+
+    it("imports the archive with its name and digest reference, and CRI resolves the digest", async () => {
       // --base-name names the digest image after the repository (ctr 1.6 would say "import-<date>@sha256:...").
-      await ctr("images", "import", "--base-name", first.repository, "--digests", archive);
-      const { stdout } = await ctr("images", "ls", "-q");
-      const refs = stdout.trim().split("\n").sort();
-      assert.deepEqual(refs, [`${first.repository}:${first.tag}`, `${first.repository}@${first.digest}`].sort());
+      await run(ctd.bin.ctr, ["--address", ctd.socket, "--namespace", "k8s.io", "images", "import", "--base-name", first.repository, "--digests", archive], { maxBuffer: 16 << 20 });
+      const { stdout } = await run(ctd.bin.ctr, ["--address", ctd.socket, "--namespace", "k8s.io", "images", "ls", "-q"]);
+      const refs = stdout.trim().split("\n").filter((r) => r.startsWith(`${first.repository}:`) || r.startsWith(`${first.repository}@`)).sort();
+      assert.deepEqual(refs, [`${first.repository}:${first.tag}`, ref()].sort());
+      assert.equal(await cri.imageStatus(ref()), first.configDigest, "CRI's image id is the config digest");
     });
 
     it("runs `sandboxctl version` from the image, referenced by digest as the manifests do", async () => {
-      const ref = `${first.repository}@${first.digest}`;
-      const { stdout, stderr } = await run("ctr", ["--address", socket, "--namespace", "sandbox-operator-test", "run", "--rm", ref, "sandboxctl-version", NODE_BIN, ENTRYPOINTS.cli, "version", "-o", "json"], { timeout: 60_000 });
+      const r = await runInPod("sandboxctl-version", [NODE_BIN, ENTRYPOINTS.cli, "version", "-o", "json"]);
+      assert.equal(r.exitCode, 0, r.stdout);
       const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
-      const got = JSON.parse(stdout) as { version: string; node: string; platform: string };
-      assert.equal(got.version, pkg.version, stderr);
+      const got = JSON.parse(r.stdout) as { version: string; node: string; platform: string };
+      assert.equal(got.version, pkg.version);
       assert.equal(got.node, process.version, "the image carries this machine's node");
       assert.equal(got.platform, `linux/${process.arch}`);
     });
 
     it("runs as the unprivileged user of the image config", async () => {
-      const { stdout } = await run("ctr", ["--address", socket, "--namespace", "sandbox-operator-test", "run", "--rm", `${first.repository}@${first.digest}`, "whoami", NODE_BIN, "-e", "console.log(process.getuid(), process.getgid())"], { timeout: 60_000 });
-      assert.equal(stdout.trim(), "65532 65532");
+      const r = await runInPod("whoami", [NODE_BIN, "-e", "console.log(process.getuid(), process.getgid())"]);
+      assert.equal(r.exitCode, 0, r.stdout);
+      assert.equal(r.stdout.trim(), "65532 65532");
     });
   });
 });

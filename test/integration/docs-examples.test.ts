@@ -1,0 +1,205 @@
+// Proves the worked examples of docs/use-cases/*.md on a real kube-apiserver with the real
+// admission webhook: every SandboxConfig is accepted (or refused) by the CRD as the page says,
+// the controller's RuntimeClasses for it are published, and every pod gets the outcome the page
+// claims (server-side dry-run, so the webhook and the RuntimeClass admission run but nothing is stored).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ApiError, KubeClient, type AnyObject } from "../../src/kube/client.js";
+import type { Pod } from "../../src/admission/policy.js";
+import type { SandboxConfigSpec } from "../../src/api/index.js";
+import type { RunningWebhook } from "../../src/admission/server.js";
+import { desiredRuntimeClasses, MANAGED_BY, MANAGED_BY_LABEL } from "../../src/controller/desired-runtimeclasses.js";
+import { repoRoot } from "../../src/manifests/image-lock.js";
+import { testControlPlane } from "../harness/controlplane.js";
+import { eventually, installCrds } from "../harness/cluster.js";
+import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult } from "./admission-fixture.js";
+
+const DIR = join(repoRoot(), "examples", "use-cases");
+const ANN = "sandboxing.dev/admission";
+const load = (file: string) => parseAllDocuments(readFileSync(join(DIR, file), "utf8")).map((d) => d.toJS() as AnyObject);
+
+/**
+ * The decision recorded for a pod that got the general class injected. The apiserver reinvokes the
+ * webhook (reinvocationPolicy IfNeeded) after the RuntimeClass admission adds the class's overhead,
+ * and the second call sees the class already set, so the record may read "is a sandbox".
+ */
+const INJECTED = (rest?: string) => new RegExp(`^enforce: runtimeClassName sandboxed (injected|is a sandbox)${rest ? `; ${rest.replace(/[()]/g, "\\$&")}` : ""}$`);
+
+/** The fields the RuntimeClass admission adds to a pod. */
+interface PodSchedulingSpec {
+  nodeSelector?: Record<string, string>;
+  tolerations?: Array<{ key?: string; value?: string }>;
+  overhead?: Record<string, string>;
+}
+
+/** What a page claims for one pod: stored (201) with these fields, or refused (403) with this message. */
+interface PodClaim {
+  status: 201 | 403;
+  runtimeClassName?: string | null;
+  annotation?: string | RegExp;
+  message?: RegExp;
+  warnings?: string[];
+  check?: (pod: { spec: PodSchedulingSpec }) => void;
+}
+
+describe("docs/use-cases examples on a real apiserver + webhook", () => {
+  let cp: Awaited<ReturnType<typeof testControlPlane>>;
+  let client: KubeClient;
+  let webhookClient: KubeClient;
+  let webhook: RunningWebhook;
+  const covered = new Set<string>();
+
+  /** Applies a SandboxConfig file and publishes the RuntimeClasses the controller would for it. */
+  async function useConfig(file: string): Promise<SandboxConfigSpec> {
+    covered.add(file);
+    const [config] = load(file);
+    // Each page starts from its own config, as a reader would (no controller runs, so no finalizer).
+    if (await client.getOrNull("SandboxConfig", "cluster")) {
+      await client.delete("SandboxConfig", "cluster");
+      await eventually("SandboxConfig cluster deleted", async () => (await client.getOrNull("SandboxConfig", "cluster")) === null, 10_000);
+    }
+    await client.apply(config!);
+    const spec = (await client.get<AnyObject>("SandboxConfig", "cluster")).spec as SandboxConfigSpec;
+    const classes = desiredRuntimeClasses(spec);
+    const names = new Set(classes.map((c) => c.metadata.name));
+    for (const rc of (await client.list<AnyObject>("RuntimeClass")).items) {
+      if (rc.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && !names.has(rc.metadata.name)) await client.delete("RuntimeClass", rc.metadata.name);
+    }
+    for (const rc of classes) await client.apply(rc as unknown as AnyObject);
+    return spec;
+  }
+
+  /** Applies a file: Namespaces with SSA; Pods by server-side dry-run until the claim holds (the webhook's caches follow the config within seconds). */
+  async function applyPods(file: string, claims: Record<string, PodClaim>): Promise<void> {
+    covered.add(file);
+    const pods = load(file).filter((d) => {
+      if (d.kind === "Pod") return true;
+      assert.equal(d.kind, "Namespace", `${file}: only Namespaces and Pods expected`);
+      return false;
+    });
+    for (const d of load(file)) if (d.kind === "Namespace") await client.apply(d);
+    assert.deepEqual(pods.map((p) => p.metadata.name).sort(), Object.keys(claims).sort(), `${file}: a claim per pod`);
+    for (const p of pods) await holds(`${file} pod ${p.metadata.name}`, () => createPod(client, p as Pod & AnyObject, true), claims[p.metadata.name]!);
+  }
+
+  async function holds(what: string, attempt: () => Promise<CreateResult>, claim: PodClaim): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await attempt();
+      try {
+        assert.equal(r.status, claim.status, `${what}: ${r.message ?? ""}`);
+        if (claim.message) assert.match(r.message ?? "", claim.message);
+        if (r.obj) {
+          if (claim.runtimeClassName !== undefined) assert.equal(r.obj.spec.runtimeClassName ?? null, claim.runtimeClassName, `${what}: runtimeClassName`);
+          const ann = r.obj.metadata.annotations?.[ANN];
+          if (claim.annotation instanceof RegExp) assert.match(ann ?? "", claim.annotation);
+          else if (claim.annotation !== undefined) assert.equal(ann, claim.annotation, `${what}: ${ANN}`);
+          if (claim.warnings) assert.deepEqual(r.warnings, claim.warnings, `${what}: warnings`);
+          claim.check?.(r.obj as unknown as { spec: PodSchedulingSpec });
+        }
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
+  }
+
+  before(async () => {
+    cp = await testControlPlane();
+    client = await KubeClient.fromKubeConfig(cp.kubeConfig());
+    webhookClient = await KubeClient.fromKubeConfig(cp.kubeConfig(), { fieldManager: "sandbox-operator-webhook" });
+    await installCrds(client);
+    await client.apply(namespace(OPERATOR_NS));
+    // The host runtime's own class, which many clusters have; not ours.
+    await client.apply(runtimeClass("runc", false));
+    webhook = await startTestWebhook(webhookClient);
+    await client.apply(namespace("probe", "enforce"));
+    await useConfig("super-privileged/sandboxconfig.yaml");
+    await waitWebhookActive(client, "probe");
+  });
+  after(async () => {
+    await webhook?.stop();
+    webhookClient?.close();
+    client?.close();
+    await cp?.stop();
+  });
+
+  it("custom kernel: the Kata variant with kernelParams is accepted, its pod admitted; gVisor kernelParams are refused", async () => {
+    await useConfig("custom-kernel/sandboxconfig.yaml");
+    await applyPods("custom-kernel/pod.yaml", { solver: { status: 201, runtimeClassName: "kata-hugepages" } });
+    covered.add("custom-kernel/gvisor-kernel-params.refused.yaml");
+    const [bad] = load("custom-kernel/gvisor-kernel-params.refused.yaml");
+    await assert.rejects(client.apply(bad!), (e: unknown) => e instanceof ApiError && e.status === 422 && /vcpus, memory and kernelParams configure a Kata guest VM/.test(e.message));
+    const stored = (await client.get<AnyObject>("SandboxConfig", "cluster")).spec as SandboxConfigSpec;
+    assert.deepEqual(stored.variants?.[0]?.kernelParams, ["hugepagesz=2M", "hugepages=1024", "transparent_hugepage=never"], "the refused config changed nothing");
+  });
+
+  it("exclusive hardware: the variant's RuntimeClass pins the pod to the dedicated nodes, with their toleration and the Kata overhead", async () => {
+    await useConfig("exclusive-hardware/sandboxconfig.yaml");
+    await applyPods("exclusive-hardware/pod.yaml", {
+      "trading-engine": {
+        status: 201,
+        runtimeClassName: "kata-dedicated",
+        check: (pod) => {
+          assert.equal(pod.spec.nodeSelector?.["sandboxing.dev/runtime.kata-dedicated"], "true");
+          assert.ok((pod.spec.tolerations ?? []).some((t) => t.key === "dedicated" && t.value === "sandbox"), JSON.stringify(pod.spec.tolerations));
+          assert.deepEqual(pod.spec.overhead, { cpu: "250m", memory: "320Mi" });
+        },
+      },
+    });
+  });
+
+  it("super-privileged: a privileged pod is admitted into the general class; naming runc is refused", async () => {
+    await useConfig("super-privileged/sandboxconfig.yaml");
+    await applyPods("super-privileged/pods.yaml", {
+      "net-tuner": { status: 201, runtimeClassName: "sandboxed", annotation: INJECTED("host privileges stay inside the sandbox (container tuner is privileged)") },
+    });
+    await applyPods("super-privileged/host-runtime.refused.yaml", {
+      "net-tuner-on-host": { status: 403, message: /spec\.runtimeClassName runc is not a sandbox RuntimeClass; it also asks for host privileges \(container tuner is privileged\)/ },
+    });
+  });
+
+  it("multi-tenant: defaultMode enforce sandboxes unlabelled tenant namespaces, off namespaces are untouched, opting out is refused", async () => {
+    await useConfig("multi-tenant/sandboxconfig.yaml");
+    covered.add("multi-tenant/namespaces.yaml");
+    for (const ns of load("multi-tenant/namespaces.yaml")) await client.apply(ns);
+    await applyPods("multi-tenant/pods.yaml", {
+      web: { status: 201, runtimeClassName: "sandboxed", annotation: INJECTED() },
+      exporter: { status: 201, runtimeClassName: null, annotation: undefined, warnings: [] },
+    });
+    await applyPods("multi-tenant/opt-out.refused.yaml", { escape: { status: 403, message: /spec\.runtimeClassName runc is not a sandbox RuntimeClass.*one of sandboxed, kata, gvisor/ } });
+  });
+
+  it("FaaS: a function pod in the enforce namespace runs in the general class, which is gVisor only, without a memory warning", async () => {
+    const spec = await useConfig("faas/sandboxconfig.yaml");
+    assert.deepEqual(spec.runtimes.allowed, ["gvisor"]);
+    await applyPods("faas/functions.yaml", {
+      "fn-resize-42": { status: 201, runtimeClassName: "sandboxed", annotation: INJECTED(), warnings: [], check: (pod) => assert.deepEqual(pod.spec.overhead, { cpu: "100m", memory: "64Mi" }) },
+    });
+  });
+
+  it("debug with eBPF: bpftrace with BPF/PERFMON/SYS_RESOURCE is admitted under kata", async () => {
+    await useConfig("debug-ebpf/sandboxconfig.yaml");
+    await applyPods("debug-ebpf/bpftrace.yaml", {
+      bpftrace: { status: 201, runtimeClassName: "kata", annotation: "enforce: runtimeClassName kata is a sandbox; host privileges stay inside the sandbox (container bpftrace adds capabilities BPF,PERFMON,SYS_RESOURCE)" },
+    });
+  });
+
+  it("legacy vulnerable code: admitted in its Kata variant; a hypervisor-path annotation is refused", async () => {
+    await useConfig("legacy-vulnerable/sandboxconfig.yaml");
+    await applyPods("legacy-vulnerable/app.yaml", { erp: { status: 201, runtimeClassName: "kata-legacy", annotation: "enforce: runtimeClassName kata-legacy is a sandbox" } });
+    await applyPods("legacy-vulnerable/hypervisor-override.refused.yaml", {
+      "erp-patched": { status: 403, message: /metadata\.annotations io\.katacontainers\.config\.hypervisor\.path reconfigure the sandbox and are not allowed/ },
+    });
+  });
+
+  it("covers every file under examples/use-cases (runs last)", () => {
+    const files = readdirSync(DIR).flatMap((d) => readdirSync(join(DIR, d)).map((f) => `${d}/${f}`));
+    assert.deepEqual(files.filter((f) => !covered.has(f)).sort(), []);
+    assert.equal(files.length, covered.size);
+  });
+});
