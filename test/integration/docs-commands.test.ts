@@ -63,7 +63,10 @@ interface Checker {
 async function checkSimple(cmd: string, c: Checker): Promise<string[]> {
   let words = shellWords(cmd);
   const problems = repoPaths(words).filter((p) => !pathExists(p)).map((p) => `${p} does not exist`);
+  if (words[0] === "sudo") words = words.slice(1); // the docs say when root is needed; the command is what counts
   if (words[0] === "npx" && words[1] === "sandboxctl") words = words.slice(1);
+  // Running the CLI from source is sandboxctl itself.
+  if (words[0] === "node" && words[1] === "--import" && words[2] === "tsx" && words[3] === "src/cli/main.ts") words = ["sandboxctl", ...words.slice(4)];
   if (words[0] === "kubectl" && words[1] === "sandbox") words = ["sandboxctl", ...words.slice(2)];
   if (words[0] === "npm" && (words[1] === "run" || words[1] === "test")) {
     const script = words[1] === "test" ? "test" : words[2]!;
