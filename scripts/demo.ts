@@ -219,7 +219,7 @@ function startComponents(x: Infra): string[] {
 /** This machine as a Node the example's selector picks (only its matchLabels are added). */
 async function registerNode(kube: KubeClient, example: SandboxConfig): Promise<void> {
   phase(`node: register this machine as Node ${hostname()}`);
-  const selector = example.spec.nodeSelector;
+  const selector = example.spec.nodeSelector ?? {};
   const n = node(hostname(), { ...(selector.matchLabels ?? {}) });
   const labels = (n.metadata.labels ??= {});
   if (!matchesSelector(selector, labels)) throw new Error(`${EXAMPLE}: spec.nodeSelector ${JSON.stringify(selector)} does not select a Node labelled ${JSON.stringify(labels)}; the demo only adds matchLabels`);

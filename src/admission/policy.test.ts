@@ -45,6 +45,15 @@ describe("pod policy", () => {
   it("escapes the annotation key in the JSON pointer", () => {
     assert.deepEqual(mutatePod(pod({}, { a: "b" }), ctx()).patch[1]?.path, "/metadata/annotations/sandboxing.dev~1admission");
   });
+  it("keeps the injection record when the apiserver re-invokes it after a later mutation", () => {
+    const first = mutatePod(pod(), ctx());
+    assert.equal(first.decision, "enforce: runtimeClassName sandboxed injected");
+    const reinvoked = pod({ runtimeClassName: "sandboxed", overhead: { memory: "64Mi" } } as Partial<Pod["spec"]>, { "sandboxing.dev/admission": first.decision! });
+    assert.deepEqual(mutatePod(reinvoked, ctx()), { mode: "enforce", patch: [], decision: first.decision });
+    // a pod that named the class itself is recorded as such, whatever annotation it came with
+    const named = pod({ runtimeClassName: "sandboxed" }, { "sandboxing.dev/admission": "enforce: runtimeClassName kata injected" });
+    assert.equal(mutatePod(named, ctx()).decision, "enforce: runtimeClassName sandboxed is a sandbox");
+  });
   it("uses the configured general class name", () => {
     assert.deepEqual(mutatePod(pod(), ctx({ config: spec({ runtimeClassName: "isolated" }) })).patch[0], { op: "add", path: "/spec/runtimeClassName", value: "isolated" });
   });

@@ -175,6 +175,10 @@ export function mutatePod(pod: Pod, ctx: PolicyContext): MutateResult {
   const patch: JsonPatchOp[] = [];
   const reasons: string[] = [];
   if (mode === "enforce") {
+    // The apiserver re-invokes this webhook when a later mutation (e.g. RuntimeClass overhead)
+    // changed the pod; then the class is the one we injected and the record must say so still.
+    const previous = pod.metadata.annotations?.[DECISION_ANNOTATION];
+    if (cls && previous?.startsWith(`enforce: runtimeClassName ${cls} injected`)) return { mode, patch: [], decision: previous };
     if (!cls) {
       patch.push({ op: "add", path: "/spec/runtimeClassName", value: generalClass(ctx.config) });
       reasons.push(`runtimeClassName ${generalClass(ctx.config)} injected`);

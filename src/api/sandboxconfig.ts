@@ -64,9 +64,14 @@ const overheadPerBackend = Type.Object(
 
 export const SandboxConfigSpec = Type.Object(
   {
-    nodeSelector: Type.Object(LabelSelector.properties, {
-      description: "Nodes that get sandbox runtimes. {} selects every node.",
-    }),
+    // Optional with a default so that a server-side apply of `nodeSelector: {}` over a selector
+    // with matchLabels (which the apiserver stores as null) still means "every node".
+    nodeSelector: Type.Optional(
+      Type.Object(LabelSelector.properties, {
+        default: {},
+        description: "Nodes that get sandbox runtimes. {} (the default) selects every node.",
+      }),
+    ),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: "Tolerations for the agent and copied into the RuntimeClasses' scheduling." })),
     runtimes: Type.Object(
       {

@@ -223,7 +223,7 @@ function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget
 export function planRollout(input: RolloutInput): RolloutPlan {
   const { config } = input;
   const uninstalling = !config || !!config.metadata.deletionTimestamp;
-  const selected = uninstalling ? [] : input.nodes.filter((n) => matchesSelector(config!.spec.nodeSelector, n.labels)).map((n) => n.name).sort();
+  const selected = uninstalling ? [] : input.nodes.filter((n) => matchesSelector(config!.spec.nodeSelector ?? {}, n.labels)).map((n) => n.name).sort();
   const selectedSet = new Set(selected);
   const podsByNode = new Map<string, string[]>();
   for (const p of input.pods ?? []) podsByNode.set(p.nodeName, [...(podsByNode.get(p.nodeName) ?? []), `${p.namespace}/${p.name}`]);

@@ -43,6 +43,14 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     await client.delete("SandboxConfig", "cluster");
   });
 
+  it("a server-side apply of nodeSelector {} over matchLabels means every node again", async () => {
+    await client.delete("SandboxConfig", "cluster");
+    await client.apply(config(valid()) as never);
+    const reapplied = await client.apply<SandboxConfig>(config({ ...valid(), nodeSelector: {} }) as never);
+    assert.deepEqual(reapplied.spec.nodeSelector, {});
+    await client.delete("SandboxConfig", "cluster");
+  });
+
   it("accepts a percentage for maxUnavailable", async () => {
     await client.create({ ...config({ ...valid(), rollout: { maxUnavailable: "25%" } }) } as never, { dryRun: true });
   });
