@@ -38,14 +38,14 @@ describe("planRollout", () => {
 
   it("a done node frees its slot and earns labels for verified handlers", () => {
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", {})] });
-    assert.deepEqual(p.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
+    assert.deepEqual(p.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/agent": "true" });
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
   it("a failed node is Degraded and frees its slot", () => {
     const failed = { probe: probeFor(["gvisor"]), failedHash: desired.hash, phase: "Failed" as const, conditions: [{ type: "Degraded", status: "True" as const, reason: "VerificationFailed", message: "boom", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, failed), sn("b", {})] });
-    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", {}]);
+    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", { "sandboxing.dev/agent": "true" }]);
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
@@ -54,7 +54,7 @@ describe("planRollout", () => {
     const first = planRollout(input);
     assert.equal(first.needPods, true);
     const blocked = planRollout({ ...input, pods: [{ namespace: "ns", name: "p", nodeName: "a", runtimeClassName: "sandboxed" }] });
-    assert.deepEqual([blocked.nodes[0]!.labels, blocked.nodes[0]!.blockedBy, blocked.nodes[0]!.summary.reason], [{}, ["ns/p"], "PodsRunning"]);
+    assert.deepEqual([blocked.nodes[0]!.labels, blocked.nodes[0]!.blockedBy, blocked.nodes[0]!.summary.reason], [{ "sandboxing.dev/agent": "true" }, ["ns/p"], "PodsRunning"]);
     const free = planRollout({ ...input, pods: [] });
     assert.deepEqual([free.nodes[0]!.spec?.action, free.nodes[0]!.spec?.proceed], ["Revert", true]);
   });
@@ -64,6 +64,16 @@ describe("planRollout", () => {
     const fresh: SandboxNode = { ...sn("b", {}), spec: { action: "Apply", proceed: false } };
     const p = planRollout({ config: config({}, true), nodes: nodes("a", "b"), sandboxNodes: [reverted, fresh] });
     assert.deepEqual(p.nodes.map((n) => n.delete), [true, true]);
+    assert.deepEqual(p.nodes.map((n) => n.labels), [{}, {}], "the agent label goes with the SandboxNode (the installer removes it after the delete)");
+  });
+
+  it("the agent label: set with the SandboxNode, kept while reverting, swept from nodes with nothing of ours", () => {
+    const fresh = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }], sandboxNodes: [] });
+    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", { "sandboxing.dev/agent": "true" }]);
+    const reverting = planRollout({ config: config({}, true), nodes: nodes("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })] });
+    assert.deepEqual([reverting.nodes[0]!.delete, reverting.nodes[0]!.labels], [false, { "sandboxing.dev/agent": "true" }]);
+    const stray = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "y", labels: { "sandboxing.dev/agent": "true", "sandboxing.dev/runtime.gvisor": "true" } }, { name: "z", labels: {} }], sandboxNodes: [] });
+    assert.deepEqual([stray.nodes, stray.release], [[], ["y"]]);
   });
 
   it("uninstall respects maxUnavailable", () => {
@@ -76,7 +86,7 @@ describe("planRollout", () => {
     const newSpec = config({ logLevel: "debug" });
     const p = planRollout({ config: newSpec, nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", { proceed: true }, applied)] });
     assert.deepEqual(p.nodes.map((n) => [n.spec?.proceed, n.spec?.desired?.hash !== desired.hash]), [[true, true], [false, true]]);
-    assert.deepEqual(p.nodes[1]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" }, "b keeps serving its verified handlers until its turn");
+    assert.deepEqual(p.nodes[1]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/agent": "true" }, "b keeps serving its verified handlers until its turn");
   });
 });
 

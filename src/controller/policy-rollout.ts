@@ -1,7 +1,7 @@
 // The rollout and uninstall decisions for every node, as one pure function of what the cache
 // shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
 // and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
-import type { LabelSelector, NodeSummary, Probe, SandboxConfig, SandboxNode, SandboxNodeSpec } from "../api/index.js";
+import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, type Condition, type LabelSelector, type NodeSummary, type Probe, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
 import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
 
@@ -33,7 +33,11 @@ export interface NodePlan {
   spec?: SandboxNodeSpec;
   /** Delete the SandboxNode (revert confirmed, or nothing was ever applied). */
   delete: boolean;
-  /** Our sandboxing.dev/runtime.* labels the Node should carry; undefined when the Node is gone. */
+  /**
+   * Our labels the Node should carry (sandboxing.dev/runtime.* and, while a SandboxNode exists,
+   * the agent label); undefined when the Node is gone. On a delete plan the agent label goes
+   * only after the SandboxNode is deleted: the agent must run until its revert is confirmed.
+   */
   labels?: Record<string, string>;
   summary: NodeSummary;
   /** Pods (namespace/name) that hold this node's uninstall. */
@@ -52,6 +56,12 @@ export interface RolloutPlan {
   /** The SandboxConfig generation (and uid) this plan was computed from. */
   generation?: number;
   configUid?: string;
+  /** Nodes with none of our objects that still carry one of our labels (e.g. a crash between delete and unlabel): unlabel them. */
+  release: string[];
+  /** Conditions the installer decided itself (MachineConfig path, unavailable install method); the status writer stamps them. */
+  conditions?: Array<Omit<Condition, "lastTransitionTime" | "observedGeneration">>;
+  /** Bad input: change nothing (no RuntimeClass pruned or published) until the config is fixed. */
+  hold?: boolean;
 }
 
 // ---------- label selectors ----------
@@ -108,8 +118,11 @@ export function verifiedLabels(sn: SandboxNode, desired: DesiredNode | undefined
   return out;
 }
 
+export const isOurLabel = (key: string) => key.startsWith(RUNTIME_LABEL_PREFIX) || key === AGENT_NODE_LABEL;
+
+/** Our labels on a Node: the runtime labels and the agent label. */
 export const ourLabels = (labels: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(RUNTIME_LABEL_PREFIX)));
+  Object.fromEntries(Object.entries(labels).filter(([k]) => isOurLabel(k)));
 
 const sameSpec = (a: SandboxNodeSpec, b: SandboxNodeSpec) =>
   a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "");
@@ -242,8 +255,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const sn = ctx.snByName.get(plan.name);
     if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
   }
+  // Every node with a SandboxNode runs the agent (it has to be there to apply and to revert).
+  for (const plan of plans.values()) if (plan.labels && !plan.delete) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
+  const release = input.nodes.filter((n) => !plans.has(n.name) && Object.keys(ourLabels(n.labels)).length > 0).map((n) => n.name).sort();
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid };
+  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release };
 }
 
 const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);

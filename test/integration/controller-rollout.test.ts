@@ -6,7 +6,7 @@ import type { KubeObject } from "../../src/kube/client.js";
 import type { Registry } from "prom-client";
 import { newRegistry, startHttpServer } from "../../src/telemetry/index.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
-import { cond, configObject, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
+import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 type RC = KubeObject & { handler: string; overhead: { podFixed: Record<string, string> }; scheduling: { nodeSelector: Record<string, string> } };
 
@@ -63,7 +63,10 @@ describe("controller rollout on a real apiserver", () => {
 
     assert.deepEqual(await runtimeLabels(client, "n1"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.kata": "true", "sandboxing.dev/runtime.gvisor": "true" });
     assert.deepEqual(await runtimeLabels(client, "n2"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
-    assert.deepEqual(await runtimeLabels(client, "n4"), {});
+    assert.deepEqual(await ourNodeLabels(client, "n4"), {}, "an unselected node gets neither runtime nor agent label");
+    assert.deepEqual(await ourNodeLabels(client, "n5"), {});
+    for (const n of ["n1", "n2", "n3"]) assert.equal((await ourNodeLabels(client, n))["sandboxing.dev/agent"], "true", `${n} runs the agent DaemonSet`);
+    assert.deepEqual([...agent.unscheduled], [], "every SandboxNode's Node carried the agent label when its agent looked");
     assert.equal(await client.getOrNull("SandboxNode", "n4"), null);
 
     const rcs = (await client.list<RC>("RuntimeClass")).items;
@@ -97,7 +100,7 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(cond(c, "Degraded")?.reason, "NodesDegraded");
     assert.match(cond(c, "Degraded")?.message ?? "", /f2 \(VerificationFailed\)/);
     assert.equal(cond(c, "Ready")?.reason, "PartiallyReady");
-    assert.deepEqual(await runtimeLabels(client, "f2"), {}, "a degraded node gets no runtime label");
+    assert.deepEqual(await ourNodeLabels(client, "f2"), AGENT_LABEL, "a degraded node gets no runtime label; its agent keeps running");
     assert.equal((await runtimeLabels(client, "f1"))["sandboxing.dev/runtime.sandboxed"], "true");
     assert.equal((await runtimeLabels(client, "f3"))["sandboxing.dev/runtime.sandboxed"], "true");
   });
@@ -119,7 +122,8 @@ describe("controller rollout on a real apiserver", () => {
       return names === "s1:Ready,s3:Ready" && (await client.getOrNull("SandboxNode", "s2")) === null ? c : null;
     });
     assert.ok(agent.log.some((e) => e.node === "s2" && e.action === "Revert"), "the agent on s2 was told to revert before the SandboxNode went away");
-    assert.deepEqual(await runtimeLabels(client, "s2"), {});
+    assert.deepEqual(await ourNodeLabels(client, "s2"), {}, "reverted and released: neither runtime nor agent label");
+    assert.equal((await ourNodeLabels(client, "s3"))["sandboxing.dev/agent"], "true");
     assert.equal((await runtimeLabels(client, "s3"))["sandboxing.dev/runtime.sandboxed"], "true");
     const c = await waitReady(client, 2);
     assert.equal(c.metadata.generation, gen1, "the selection follows Node labels without a spec change");
@@ -171,7 +175,14 @@ describe("controller rollout on a real apiserver", () => {
     agent = await startAgent(env);
     await client.create(configObject({}));
     const before = await waitReady(client, 1);
-    const reconcilesBefore = ctl.client.totalRequests;
+    // Let the controller finish what Ready set off (Events, a last status write) before counting.
+    let reconcilesBefore = -1;
+    await eventually("controller idle", async () => {
+      const n = ctl.client.totalRequests;
+      await new Promise((r) => setTimeout(r, 400));
+      reconcilesBefore = n;
+      return ctl.client.totalRequests === n;
+    });
     await assert.rejects(client.mergePatch("SandboxConfig", "cluster", { spec: { rollout: { maxUnavailable: "0%" } } }), /spec\.rollout\.maxUnavailable/);
     await assert.rejects(client.mergePatch("SandboxConfig", "cluster", { spec: { runtimes: { allowed: ["gvisor"], preferred: ["kata-qemu"] } } }), /runtimes\.preferred/);
     await new Promise((r) => setTimeout(r, 500));
