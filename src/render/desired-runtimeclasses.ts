@@ -1,5 +1,5 @@
-// The RuntimeClasses the operator publishes: the general one, one per allowed backend and one
-// per variant, each with pod overhead and a nodeSelector on the label only verified nodes get.
+// The RuntimeClasses the operator publishes on every install path (DaemonSet and MachineConfig):
+// the general one, one per backend and per variant, each with pod overhead and a nodeSelector on the label only verified nodes get.
 import { BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type ResourceOverhead, type SandboxConfigSpec, type Toleration } from "../api/index.js";
 
 export const RUNTIME_LABEL_PREFIX = "sandboxing.dev/runtime.";
@@ -45,27 +45,35 @@ function magnitude(q: string): number {
 
 const larger = (a: string, b: string) => (magnitude(b) > magnitude(a) ? b : a);
 
-function runtimeClass(spec: SandboxConfigSpec, name: string, overhead: Required<ResourceOverhead>): RuntimeClassObject {
+function runtimeClass(spec: SandboxConfigSpec, name: string, overhead: Required<ResourceOverhead>, extraLabels: Record<string, string> = {}): RuntimeClassObject {
   return {
     apiVersion: "node.k8s.io/v1",
     kind: "RuntimeClass",
-    metadata: { name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONFIG_LABEL]: "cluster" } },
+    metadata: { name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONFIG_LABEL]: "cluster", ...extraLabels } },
     handler: name,
     overhead: { podFixed: { memory: overhead.memory, cpu: overhead.cpu } },
     scheduling: { nodeSelector: { [runtimeLabel(name)]: "true" }, ...(spec.tolerations?.length ? { tolerations: spec.tolerations } : {}) },
   };
 }
 
+export interface RuntimeClassOptions {
+  /** Only these backends (an install path that provides fewer, e.g. MachineConfig: kata-qemu); default every allowed one. */
+  backends?: readonly Backend[];
+  /** Extra labels, e.g. the install method that published the class. */
+  labels?: Record<string, string>;
+}
+
 /**
  * Every RuntimeClass for a config. The general class may land on any allowed backend, so it
  * charges the largest overhead among them: a pod is never under-reserved on any node.
  */
-export function desiredRuntimeClasses(spec: SandboxConfigSpec): RuntimeClassObject[] {
-  const allowed = [...new Set(spec.runtimes.allowed)];
+export function desiredRuntimeClasses(spec: SandboxConfigSpec, opts: RuntimeClassOptions = {}): RuntimeClassObject[] {
+  const allowed = [...new Set(spec.runtimes.allowed)].filter((b) => !opts.backends || opts.backends.includes(b));
+  if (allowed.length === 0) return [];
   const general = allowed.map((b) => overheadFor(spec, b)).reduce((a, b) => ({ memory: larger(a.memory, b.memory), cpu: larger(a.cpu, b.cpu) }));
-  const out = [runtimeClass(spec, spec.runtimeClassName ?? DEFAULT_RUNTIMECLASS, general)];
-  for (const b of allowed) out.push(runtimeClass(spec, BACKEND_CLASS[b], overheadFor(spec, b)));
-  for (const v of spec.variants ?? []) out.push(runtimeClass(spec, v.name, { ...overheadFor(spec, v.backend), ...(v.overhead ?? {}) }));
+  const out = [runtimeClass(spec, spec.runtimeClassName ?? DEFAULT_RUNTIMECLASS, general, opts.labels)];
+  for (const b of allowed) out.push(runtimeClass(spec, BACKEND_CLASS[b], overheadFor(spec, b), opts.labels));
+  for (const v of spec.variants ?? []) if (allowed.includes(v.backend)) out.push(runtimeClass(spec, v.name, { ...overheadFor(spec, v.backend), ...(v.overhead ?? {}) }, opts.labels));
   return out;
 }
 

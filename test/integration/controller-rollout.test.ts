@@ -169,6 +169,32 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(sn.spec.proceed, false);
   });
 
+  it("installMethod MachineConfig on plain Kubernetes: Degraded MachineConfigUnavailable, nothing installed; DaemonSet once fixed", async () => {
+    const { client } = env;
+    await createNodes(client, ["p1", "p2"]);
+    agent = await startAgent(env);
+    await client.create(configObject({ installMethod: "MachineConfig" }));
+    const c = await eventually("Degraded MachineConfigUnavailable", async () => {
+      const c = await getConfig(client);
+      return cond(c, "Degraded")?.reason === "MachineConfigUnavailable" && c!.status?.observedGeneration === c!.metadata.generation ? c : null;
+    });
+    assert.equal(cond(c, "Degraded")?.status, "True");
+    assert.equal(cond(c, "Ready")?.reason, "MachineConfigUnavailable");
+    assert.match(cond(c, "Degraded")!.message, /spec\.installMethod is MachineConfig.*not OpenShift.*set spec\.installMethod to DaemonSet or Auto/);
+    for (const x of c.status?.conditions ?? []) assert.equal(x.observedGeneration, c.metadata.generation);
+    assert.equal(c.status?.platform?.kind, "Kubernetes");
+    assert.deepEqual(c.status?.counts, { selected: 0, ready: 0, progressing: 0, degraded: 0, uninstalling: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual((await client.list("SandboxNode")).items, [], "no SandboxNode");
+    assert.deepEqual((await client.list("RuntimeClass")).items, [], "no RuntimeClass");
+    for (const n of ["p1", "p2"]) assert.deepEqual(await ourNodeLabels(client, n), {}, `no label on ${n}`);
+
+    await client.mergePatch("SandboxConfig", "cluster", { spec: { installMethod: "Auto" } });
+    const ready = await waitReady(client, 2);
+    assert.deepEqual(ready.status?.platform, { kind: "Kubernetes", installMethod: "DaemonSet" });
+    assert.equal(cond(ready, "Degraded")?.status, "False");
+  });
+
   it("an invalid update is refused by the apiserver and never reaches the controller", async () => {
     const { client } = env;
     await createNodes(client, ["x1"]);
