@@ -224,14 +224,15 @@ describe("controller rollout on a real apiserver", () => {
       await createNodes(client, ["c1"]);
       agent = await startAgent(env);
       await client.create(configObject({}));
-      const c = await eventually("RuntimeClassConflict", async () => {
+      // The status may first report the conflict before our own classes are published: wait for both.
+      const c = await eventually("RuntimeClassConflict with our other classes published", async () => {
         const c = await getConfig(client);
-        return cond(c, "Degraded")?.reason === "RuntimeClassConflict" ? c : null;
+        return cond(c, "Degraded")?.reason === "RuntimeClassConflict" && c?.status?.runtimeClasses?.includes("sandboxed") ? c : null;
       });
       assert.match(cond(c, "Degraded")?.message ?? "", /RuntimeClass gvisor exists and is not managed by sandbox-operator/);
       const rc = await client.get<RC>("RuntimeClass", "gvisor");
       assert.equal(rc.handler, "runsc", "the foreign RuntimeClass is untouched");
-      assert.ok(c.status?.runtimeClasses?.includes("sandboxed") && !c.status.runtimeClasses.includes("gvisor"));
+      assert.ok(c.status?.runtimeClasses?.includes("sandboxed") && !c.status.runtimeClasses.includes("gvisor"), `status.runtimeClasses ${JSON.stringify(c.status?.runtimeClasses)}: ours, never the foreign gvisor`);
     } finally {
       await resetCluster(client);
       assert.ok(await client.getOrNull("RuntimeClass", "gvisor"), "uninstall leaves the foreign RuntimeClass alone");
