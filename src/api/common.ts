@@ -6,6 +6,10 @@ export const GROUP = "sandboxing.dev";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** The label the controller puts on each selected Node (DaemonSet path); the agent DaemonSet runs only there. */
+export const AGENT_NODE_LABEL = "sandboxing.dev/agent";
+export const AGENT_NODE_LABEL_VALUE = "true";
+
 /** The sandbox backends the operator knows how to install and verify. */
 export const BACKENDS = ["kata-qemu", "kata-clh", "kata-fc", "gvisor"] as const;
 export type Backend = (typeof BACKENDS)[number];

@@ -59,7 +59,7 @@ export class ConfigReconciler {
     const plan = this.installer.last;
     // No installer pass yet for this config and generation: nothing true to say (the installer requeues us).
     if (!plan || plan.generation !== config.metadata.generation || plan.configUid !== config.metadata.uid || plan.uninstalling !== !!config.metadata.deletionTimestamp) return;
-    const names = desiredRuntimeClasses(config.spec).map((rc) => rc.metadata.name);
+    const names = (this.installer.runtimeClasses?.(config) ?? desiredRuntimeClasses(config.spec)).map((rc) => rc.metadata.name);
     const conflicts = runtimeClassConflicts(names, (n) => this.runtimeClasses.get(n));
     const published = names.filter((n) => {
       const rc = this.runtimeClasses.get(n);

@@ -6,7 +6,7 @@ import type { SandboxConfig } from "../api/index.js";
 
 const config: SandboxConfig = { apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxConfig", metadata: { name: "cluster", generation: 3 }, spec: { nodeSelector: {}, runtimes: { allowed: ["gvisor"] } } };
 const nodePlan = (name: string, state: NodePlan["summary"]["state"], reason: string, blockedBy: string[] = []): NodePlan => ({ name, delete: false, summary: { name, state, reason }, blockedBy });
-const plan = (nodes: NodePlan[], uninstalling = false): RolloutPlan => ({ nodes, budget: 1, inProgress: 0, needPods: false, selected: uninstalling ? 0 : nodes.length, uninstalling });
+const plan = (nodes: NodePlan[], uninstalling = false): RolloutPlan => ({ nodes, budget: 1, inProgress: 0, needPods: false, selected: uninstalling ? 0 : nodes.length, uninstalling, release: [] });
 const status = (p: RolloutPlan, conflicts: string[] = [], c = config, now = new Date("2026-01-01T00:00:00Z")) =>
   desiredStatus({ config: c, plan: p, runtimeClasses: ["sandboxed", "gvisor"], conflicts, platform: { kind: "Kubernetes", installMethod: "DaemonSet" }, now });
 const reason = (s: ReturnType<typeof status>, type: string) => s.conditions?.find((c) => c.type === type)?.reason;

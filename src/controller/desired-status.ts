@@ -70,7 +70,7 @@ export function desiredStatus(input: StatusInput): SandboxConfigStatus {
     nodes,
     runtimeClasses: [...input.runtimeClasses].sort(),
     platform: input.platform,
-    conditions: mergeConditions(input.config.status?.conditions, conditions(input, counts), generation, input.now),
+    conditions: mergeConditions(input.config.status?.conditions, input.plan.conditions ?? conditions(input, counts), generation, input.now),
   };
 }
 

@@ -1,6 +1,6 @@
 // The Kubernetes installer: one SandboxNode per selected Node for that node's agent (DaemonSet),
 // runtime labels on the Node, and the revert path. Applies the pure plan from policy-rollout.ts.
-import { API_VERSION, SANDBOXNODE_KIND, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
+import { AGENT_NODE_LABEL, API_VERSION, SANDBOXNODE_KIND, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
 import type { KubeClient, KubeObject } from "../kube/client.js";
 import type { Informer } from "../kube/informer.js";
 import { logger } from "../telemetry/logger.js";
@@ -69,33 +69,43 @@ export class DaemonSetInstaller implements NodeInstaller {
     let plan = planRollout(input);
     if (plan.needPods) plan = planRollout({ ...input, pods: await this.sandboxedPods(config) });
     const errors = await forEachLimit(plan.nodes, this.o.writeConcurrency ?? 16, (p) => this.applyNode(p));
+    errors.push(...(await forEachLimit(plan.release, this.o.writeConcurrency ?? 16, (name) => this.setLabels(name, {}))));
     this.last = plan;
     if (errors.length) throw new AggregateError(errors, `${errors.length} node write(s) failed: ${errors.slice(0, 3).map((e) => e.message).join("; ")}`);
     const blocked = plan.nodes.some((n) => n.blockedBy.length > 0);
     return { plan, ...(blocked ? { requeueAfter: this.o.podRecheckMs ?? 5000 } : {}) };
   }
 
-  /** Labels first (a node loses its labels before it changes), then the SandboxNode. */
+  /** Makes the Node carry exactly `want` of our labels (runtime labels, agent label); others untouched. */
+  private async setLabels(name: string, want: Record<string, string>, keep: (key: string) => boolean = () => false): Promise<void> {
+    const node = this.o.nodes.get(name);
+    if (!node) return;
+    const current = ourLabels(node.metadata.labels ?? {});
+    const patch: Record<string, string | null> = {};
+    for (const k of Object.keys(current)) if (!(k in want) && !keep(k)) patch[k] = null;
+    for (const [k, v] of Object.entries(want)) if (current[k] !== v) patch[k] = v;
+    if (!Object.keys(patch).length) return;
+    // A merge patch, not apply: a label must go even when another manager once set it.
+    const updated = await this.o.client.mergePatch<NodeObject>("Node", name, { metadata: { labels: patch } });
+    this.o.nodes.upsert(updated);
+    this.log.info({ node: name, labels: patch }, "node labels changed");
+  }
+
+  /**
+   * Labels first (a node loses its runtime labels before it changes), then the SandboxNode. On a
+   * delete the agent label stays until the SandboxNode is gone: the agent must run to revert.
+   */
   private async applyNode(p: NodePlan): Promise<void> {
     const node = this.o.nodes.get(p.name);
-    if (node && p.labels) {
-      const current = ourLabels(node.metadata.labels ?? {});
-      const patch: Record<string, string | null> = {};
-      for (const k of Object.keys(current)) if (!(k in p.labels)) patch[k] = null;
-      for (const [k, v] of Object.entries(p.labels)) if (current[k] !== v) patch[k] = v;
-      if (Object.keys(patch).length) {
-        // A merge patch, not apply: a label must go even when another manager once set it.
-        const updated = await this.o.client.mergePatch<NodeObject>("Node", p.name, { metadata: { labels: patch } });
-        this.o.nodes.upsert(updated);
-        this.log.info({ node: p.name, labels: patch }, "node runtime labels changed");
-      }
-    }
+    if (node && p.labels) await this.setLabels(p.name, p.labels, (k) => p.delete && k === AGENT_NODE_LABEL);
     const sn = this.o.sandboxNodes.get(p.name);
     if (p.delete) {
-      if (!sn) return;
-      await this.o.client.delete(SANDBOXNODE_KIND, p.name, undefined, { preconditionUid: sn.metadata.uid });
-      this.o.sandboxNodes.forget(p.name);
-      this.log.info({ node: p.name, reason: p.summary.reason }, "SandboxNode deleted");
+      if (sn) {
+        await this.o.client.delete(SANDBOXNODE_KIND, p.name, undefined, { preconditionUid: sn.metadata.uid });
+        this.o.sandboxNodes.forget(p.name);
+        this.log.info({ node: p.name, reason: p.summary.reason }, "SandboxNode deleted");
+      }
+      if (node && p.labels) await this.setLabels(p.name, p.labels);
       return;
     }
     if (!p.spec || !node) return;
@@ -117,8 +127,11 @@ export class DaemonSetInstaller implements NodeInstaller {
     };
   }
 
+  /** No SandboxNode of ours and no Node with the agent label (runtime labels go before either). */
   async nodesClean(): Promise<boolean> {
     const left = await this.o.client.list<SandboxNode>(SANDBOXNODE_KIND, { labelSelector: `${CONFIG_LABEL}=cluster`, limit: 1 });
-    return left.items.length === 0;
+    if (left.items.length > 0) return false;
+    const labelled = await this.o.client.list<NodeObject>("Node", { labelSelector: AGENT_NODE_LABEL, limit: 1 });
+    return labelled.items.length === 0;
   }
 }

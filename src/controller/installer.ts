@@ -1,6 +1,7 @@
 // The seam for "how nodes get configured": the Kubernetes path drives a node agent (DaemonSet)
 // through SandboxNodes; an OpenShift implementation can render MachineConfigs behind the same interface.
 import type { SandboxConfig, SandboxConfigStatus } from "../api/index.js";
+import type { RuntimeClassObject } from "./desired-runtimeclasses.js";
 import type { RolloutPlan } from "./policy-rollout.js";
 
 export interface InstallerResult {
@@ -18,4 +19,6 @@ export interface NodeInstaller {
   readonly last: RolloutPlan | undefined;
   /** True when nothing of ours is left on any node (uninstall may finish). Reads the apiserver, not the cache. */
   nodesClean(): Promise<boolean>;
+  /** The RuntimeClasses this path publishes, when not desiredRuntimeClasses(spec) (e.g. fewer backends). */
+  runtimeClasses?(config: SandboxConfig): RuntimeClassObject[] | undefined;
 }

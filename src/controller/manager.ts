@@ -11,6 +11,8 @@ import { ConfigReconciler } from "./config-status.js";
 import { CONFIG_LABEL } from "./desired-runtimeclasses.js";
 import { DaemonSetInstaller, type NodeObject } from "./installer-daemonset.js";
 import type { NodeInstaller } from "./installer.js";
+import { MachineConfigInstaller } from "./installer-machineconfig.js";
+import { PlatformInstaller } from "./installer-platform.js";
 import { RuntimeClassReconciler } from "./runtimeclasses.js";
 import { NODE_STATES } from "../api/index.js";
 
@@ -28,8 +30,12 @@ export interface ControllerOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   writeConcurrency?: number;
-  /** Another way to configure nodes (OpenShift MachineConfig); default the DaemonSet agent path. */
+  /** Replaces the default: platform detection choosing the DaemonSet agent path or the OpenShift MachineConfig path. */
   installer?: (informers: Informers) => NodeInstaller;
+  /** Platform detection is cached this long (default 5 min); re-run after any installer error. */
+  platformRedetectMs?: number;
+  /** How often to look at the Machine Config Operator's progress while it works (default 15 s). */
+  mcoRecheckMs?: number;
 }
 
 export interface Informers {
@@ -59,13 +65,18 @@ export class Controller {
       nodes: new Informer(client, "Node", inf),
       runtimeClasses: new Informer(client, "RuntimeClass", inf),
     };
-    this.installer = o.installer?.(this.informers) ?? new DaemonSetInstaller({
+    this.installer = o.installer?.(this.informers) ?? new PlatformInstaller({
       client,
-      nodes: this.informers.nodes,
-      sandboxNodes: this.informers.sandboxNodes,
-      runtimeClasses: this.informers.runtimeClasses,
-      podRecheckMs: o.podRecheckMs,
-      writeConcurrency: o.writeConcurrency,
+      redetectMs: o.platformRedetectMs,
+      daemonSet: new DaemonSetInstaller({
+        client,
+        nodes: this.informers.nodes,
+        sandboxNodes: this.informers.sandboxNodes,
+        runtimeClasses: this.informers.runtimeClasses,
+        podRecheckMs: o.podRecheckMs,
+        writeConcurrency: o.writeConcurrency,
+      }),
+      machineConfig: new MachineConfigInstaller({ client, nodes: this.informers.nodes, recheckMs: o.mcoRecheckMs }),
     });
     this.events = new EventRecorder(client);
     const m = metrics(o.registry, {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { matchesSelector, ourLabels, planRollout, resolveMaxUnavailable, type NodeView } from "./policy-rollout.js";
+import { matchesSelector, planRollout, resolveMaxUnavailable, type NodeView } from "./policy-rollout.js";
 import { desiredNode } from "./desired-node.js";
 import { probeFor } from "../../test/harness/simulated-agent.js";
 import type { SandboxConfig, SandboxNode, SandboxConfigSpec } from "../api/index.js";
@@ -20,26 +20,12 @@ const sn = (name: string, spec: Partial<SandboxNode["spec"]>, status: SandboxNod
   spec: { action: "Apply", proceed: false, configGeneration: 1, desired, ...spec },
   status,
 });
-const AGENT = { "sandboxing.dev/agent": "true" };
 const applied = { probe: probeFor(["gvisor"]), appliedHash: desired.hash, phase: "Applied" as const, handlers: desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true })) };
 
 describe("planRollout", () => {
   it("creates a SandboxNode per selected node, proceed false until probed", () => {
     const p = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }, { name: "y", labels: {} }], sandboxNodes: [] });
     assert.deepEqual(p.nodes.map((n) => [n.name, n.spec?.proceed, n.spec?.desired, n.summary.reason]), [["x", false, undefined, "Creating"]]);
-  });
-
-  it("labels every selected node for the agent DaemonSet, before its SandboxNode exists and while it applies", () => {
-    const p = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }, { name: "y", labels: {} }], sandboxNodes: [] });
-    assert.deepEqual(p.nodes.map((n) => [n.name, n.labels]), [["x", AGENT]]);
-    const applying = planRollout({ config: config(), nodes: nodes("a"), sandboxNodes: [sn("a", {})] });
-    assert.deepEqual([applying.nodes[0]!.summary.state, applying.nodes[0]!.labels], ["Progressing", AGENT]);
-  });
-
-  it("a node being reverted keeps the agent label; the label is ours to remove", () => {
-    const p = planRollout({ config: config({}, true), nodes: nodes("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })], pods: [] });
-    assert.deepEqual([p.nodes[0]!.summary.reason, p.nodes[0]!.labels], ["Reverting", AGENT]);
-    assert.deepEqual(ourLabels({ ...AGENT, "sandboxing.dev/runtime.x": "true", other: "1" }), { ...AGENT, "sandboxing.dev/runtime.x": "true" });
   });
 
   it("opens at most maxUnavailable slots, keeping the ones in progress", () => {
@@ -52,14 +38,14 @@ describe("planRollout", () => {
 
   it("a done node frees its slot and earns labels for verified handlers", () => {
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", {})] });
-    assert.deepEqual(p.nodes[0]!.labels, { ...AGENT, "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
+    assert.deepEqual(p.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/agent": "true" });
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
   it("a failed node is Degraded and frees its slot", () => {
     const failed = { probe: probeFor(["gvisor"]), failedHash: desired.hash, phase: "Failed" as const, conditions: [{ type: "Degraded", status: "True" as const, reason: "VerificationFailed", message: "boom", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, failed), sn("b", {})] });
-    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", AGENT]);
+    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", { "sandboxing.dev/agent": "true" }]);
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
@@ -68,7 +54,7 @@ describe("planRollout", () => {
     const first = planRollout(input);
     assert.equal(first.needPods, true);
     const blocked = planRollout({ ...input, pods: [{ namespace: "ns", name: "p", nodeName: "a", runtimeClassName: "sandboxed" }] });
-    assert.deepEqual([blocked.nodes[0]!.labels, blocked.nodes[0]!.blockedBy, blocked.nodes[0]!.summary.reason], [AGENT, ["ns/p"], "PodsRunning"], "the agent stays: it has to revert the node");
+    assert.deepEqual([blocked.nodes[0]!.labels, blocked.nodes[0]!.blockedBy, blocked.nodes[0]!.summary.reason], [{ "sandboxing.dev/agent": "true" }, ["ns/p"], "PodsRunning"]);
     const free = planRollout({ ...input, pods: [] });
     assert.deepEqual([free.nodes[0]!.spec?.action, free.nodes[0]!.spec?.proceed], ["Revert", true]);
   });
@@ -78,7 +64,16 @@ describe("planRollout", () => {
     const fresh: SandboxNode = { ...sn("b", {}), spec: { action: "Apply", proceed: false } };
     const p = planRollout({ config: config({}, true), nodes: nodes("a", "b"), sandboxNodes: [reverted, fresh] });
     assert.deepEqual(p.nodes.map((n) => n.delete), [true, true]);
-    assert.deepEqual(p.nodes.map((n) => n.labels), [{}, {}], "the agent label goes with the SandboxNode");
+    assert.deepEqual(p.nodes.map((n) => n.labels), [{}, {}], "the agent label goes with the SandboxNode (the installer removes it after the delete)");
+  });
+
+  it("the agent label: set with the SandboxNode, kept while reverting, swept from nodes with nothing of ours", () => {
+    const fresh = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }], sandboxNodes: [] });
+    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", { "sandboxing.dev/agent": "true" }]);
+    const reverting = planRollout({ config: config({}, true), nodes: nodes("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })] });
+    assert.deepEqual([reverting.nodes[0]!.delete, reverting.nodes[0]!.labels], [false, { "sandboxing.dev/agent": "true" }]);
+    const stray = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "y", labels: { "sandboxing.dev/agent": "true", "sandboxing.dev/runtime.gvisor": "true" } }, { name: "z", labels: {} }], sandboxNodes: [] });
+    assert.deepEqual([stray.nodes, stray.release], [[], ["y"]]);
   });
 
   it("uninstall respects maxUnavailable", () => {
@@ -91,7 +86,7 @@ describe("planRollout", () => {
     const newSpec = config({ logLevel: "debug" });
     const p = planRollout({ config: newSpec, nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, applied), sn("b", { proceed: true }, applied)] });
     assert.deepEqual(p.nodes.map((n) => [n.spec?.proceed, n.spec?.desired?.hash !== desired.hash]), [[true, true], [false, true]]);
-    assert.deepEqual(p.nodes[1]!.labels, { ...AGENT, "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" }, "b keeps serving its verified handlers until its turn");
+    assert.deepEqual(p.nodes[1]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/agent": "true" }, "b keeps serving its verified handlers until its turn");
   });
 });
 

@@ -1,13 +1,9 @@
 // The rollout and uninstall decisions for every node, as one pure function of what the cache
 // shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
 // and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
-import type { LabelSelector, NodeSummary, Probe, SandboxConfig, SandboxNode, SandboxNodeSpec } from "../api/index.js";
+import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, type Condition, type LabelSelector, type NodeSummary, type Probe, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
 import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
-import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE } from "../manifests/names.js";
-
-/** Puts the agent DaemonSet on a node: set while the node is selected or still being reverted, removed with its SandboxNode. */
-const AGENT_LABEL: Readonly<Record<string, string>> = { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE };
 
 export interface NodeView {
   name: string;
@@ -37,7 +33,11 @@ export interface NodePlan {
   spec?: SandboxNodeSpec;
   /** Delete the SandboxNode (revert confirmed, or nothing was ever applied). */
   delete: boolean;
-  /** Our sandboxing.dev/runtime.* labels the Node should carry; undefined when the Node is gone. */
+  /**
+   * Our labels the Node should carry (sandboxing.dev/runtime.* and, while a SandboxNode exists,
+   * the agent label); undefined when the Node is gone. On a delete plan the agent label goes
+   * only after the SandboxNode is deleted: the agent must run until its revert is confirmed.
+   */
   labels?: Record<string, string>;
   summary: NodeSummary;
   /** Pods (namespace/name) that hold this node's uninstall. */
@@ -56,6 +56,12 @@ export interface RolloutPlan {
   /** The SandboxConfig generation (and uid) this plan was computed from. */
   generation?: number;
   configUid?: string;
+  /** Nodes with none of our objects that still carry one of our labels (e.g. a crash between delete and unlabel): unlabel them. */
+  release: string[];
+  /** Conditions the installer decided itself (MachineConfig path, unavailable install method); the status writer stamps them. */
+  conditions?: Array<Omit<Condition, "lastTransitionTime" | "observedGeneration">>;
+  /** Bad input: change nothing (no RuntimeClass pruned or published) until the config is fixed. */
+  hold?: boolean;
 }
 
 // ---------- label selectors ----------
@@ -112,9 +118,11 @@ export function verifiedLabels(sn: SandboxNode, desired: DesiredNode | undefined
   return out;
 }
 
-/** The Node labels this controller owns: the runtime labels and the agent label. */
+export const isOurLabel = (key: string) => key.startsWith(RUNTIME_LABEL_PREFIX) || key === AGENT_NODE_LABEL;
+
+/** Our labels on a Node: the runtime labels and the agent label. */
 export const ourLabels = (labels: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(RUNTIME_LABEL_PREFIX) || k === AGENT_NODE_LABEL));
+  Object.fromEntries(Object.entries(labels).filter(([k]) => isOurLabel(k)));
 
 const sameSpec = (a: SandboxNodeSpec, b: SandboxNodeSpec) =>
   a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "");
@@ -162,13 +170,13 @@ function planSelected(ctx: Ctx, name: string): NodePlan {
   const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), ...(desired ? { desired } : {}) };
   if (!sn || !desired) {
     const summary: NodeSummary = { name, state: "Pending", reason: sn ? "WaitingForProbe" : "Creating", message: sn ? "waiting for the node agent to report status.probe" : "creating the SandboxNode" };
-    return { name, spec: base, delete: false, labels: { ...AGENT_LABEL }, summary, blockedBy: [] };
+    return { name, spec: base, delete: false, labels: {}, summary, blockedBy: [] };
   }
   const { summary, settled } = summaryFor(sn, desired, config, probe!);
   // A settled node may keep proceed=true: there is nothing to do under this hash, and a new hash is always written with its own gate decision.
   const spec = settled && desired.handlers.length ? { ...base, proceed: sn.spec.proceed && sn.spec.desired?.hash === desired.hash } : base;
   if (!settled) ctx.candidates.push({ name, kind: "apply", continuing: inProgress(sn) });
-  return { name, spec, delete: false, labels: { ...AGENT_LABEL, ...verifiedLabels(sn, desired) }, summary, blockedBy: [] };
+  return { name, spec, delete: false, labels: verifiedLabels(sn, desired), summary, blockedBy: [] };
 }
 
 /** A node we have a SandboxNode for that should not have one: it left the selector, the config is going, or the Node is gone. */
@@ -176,12 +184,11 @@ function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
   const name = sn.metadata.name;
   const node = ctx.nodeByName.get(name);
   const st = sn.status ?? {};
-  // The agent stays on the node until its revert is confirmed: it is the one that reverts.
-  const plan: NodePlan = { name, delete: false, labels: node ? { ...AGENT_LABEL } : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
+  const plan: NodePlan = { name, delete: false, labels: node ? {} : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
   if (!node) return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "NodeGone", message: "the Node no longer exists" } };
   const neverApplied = !sn.spec.desired && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
   if (neverApplied || (sn.spec.action === "Revert" && st.phase === "Reverted" && !st.appliedHash)) {
-    return { ...plan, delete: true, labels: {}, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
+    return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
   }
   if (sn.spec.action === "Revert") {
     ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
@@ -213,7 +220,7 @@ function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget
       plan.summary = { name: c.name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" };
     } else {
       plan.spec = { ...plan.spec!, proceed: true };
-      plan.labels = { ...AGENT_LABEL }; // a node being reconfigured takes no new sandboxed pods
+      plan.labels = {}; // a node being reconfigured takes no new sandboxed pods
       plan.summary = { ...plan.summary, state: "Progressing", reason: "Applying", message: "the agent is applying and verifying the configuration" };
     }
   }
@@ -248,8 +255,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const sn = ctx.snByName.get(plan.name);
     if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
   }
+  // Every node with a SandboxNode runs the agent (it has to be there to apply and to revert).
+  for (const plan of plans.values()) if (plan.labels && !plan.delete) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
+  const release = input.nodes.filter((n) => !plans.has(n.name) && Object.keys(ourLabels(n.labels)).length > 0).map((n) => n.name).sort();
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid };
+  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release };
 }
 
 const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);

@@ -37,7 +37,11 @@ export class RuntimeClassReconciler {
       }
       return;
     }
-    const desired = desiredRuntimeClasses(config.spec);
+    // Publish only what the installer decided for this very config (it enqueues us after each pass);
+    // bad input (plan.hold) changes nothing.
+    const plan = this.installer.last;
+    if (!plan || plan.generation !== config.metadata.generation || plan.configUid !== config.metadata.uid || plan.hold) return;
+    const desired = this.installer.runtimeClasses?.(config) ?? desiredRuntimeClasses(config.spec);
     for (const want of desired) {
       const have = this.cache.get(want.metadata.name);
       if (have && !isOurs(have)) {

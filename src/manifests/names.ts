@@ -3,9 +3,8 @@
 export const NAMESPACE = "sandbox-operator-system";
 export const PART_OF = "sandbox-operator";
 
-/** The label the controller puts on each selected Node; the agent DaemonSet runs only there. */
-export const AGENT_NODE_LABEL = "sandboxing.dev/agent";
-export const AGENT_NODE_LABEL_VALUE = "true";
+/** The label the controller puts on each selected Node; the agent DaemonSet runs only there (defined in src/api, which components import). */
+export { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE } from "../api/common.js";
 
 export const CONTROLLER = "sandbox-operator-controller";
 export const AGENT = "sandbox-operator-agent";

@@ -21,7 +21,7 @@ export {
   SANDBOX_EXTENSION,
 } from "./render-machineconfig.js";
 export type { MachineConfigContent, KataFile, MachineConfig, MachineConfigPool, IgnitionConfig } from "./render-machineconfig.js";
-export { renderRuntimeClasses, machineConfigBackends, runtimeLabel, MACHINECONFIG_BACKENDS } from "./render-runtimeclasses.js";
+export { machineConfigRuntimeClasses, machineConfigBackends, runtimeLabel, MACHINECONFIG_BACKENDS, INSTALL_METHOD_LABEL } from "./render-runtimeclasses.js";
 export { trackRollout, renderedIndex, containsOurs, renderedHasContent, renderedHasAnyPath } from "./track-rollout.js";
 export type { RolloutInput, RolloutResult, NodeRollout, PoolSummary, RenderedInfo } from "./track-rollout.js";
 export { renderBundle, renderCsv, bundleAnnotations } from "./render-bundle.js";

@@ -17,7 +17,7 @@ import {
   renderMachineConfigPool,
   type MachineConfigContent,
 } from "./render-machineconfig.js";
-import { INSTALL_METHOD_LABEL, RUNTIME_LABEL_PREFIX, machineConfigBackends, renderRuntimeClasses, runtimeLabel } from "./render-runtimeclasses.js";
+import { INSTALL_METHOD_LABEL, RUNTIME_LABEL_PREFIX, machineConfigBackends, machineConfigRuntimeClasses, runtimeLabel } from "./render-runtimeclasses.js";
 import {
   MCO_CURRENT_CONFIG,
   MCO_DESIRED_CONFIG,
@@ -44,7 +44,7 @@ export type OpenShiftPhase = "Installing" | "Installed" | "Uninstalling" | "Unin
 export interface OpenShiftReconcileOptions {
   /** The files the MachineConfig writes (the agent's CRI-O drop-in and Kata files). */
   content: MachineConfigContent;
-  /** RuntimeClasses to publish; defaults to renderRuntimeClasses(config). Their names are the node runtime labels. */
+  /** RuntimeClasses to publish; defaults to machineConfigRuntimeClasses(config) (the shared builder). Their names are the node runtime labels. */
   runtimeClasses?: AnyObject[];
   /** Role (and name) of our pool; default `sandboxed`. */
   poolRole?: string;
@@ -109,7 +109,7 @@ class Step {
   }
 
   classes(): AnyObject[] {
-    return this.opts.runtimeClasses ?? (renderRuntimeClasses(this.config) as unknown as AnyObject[]);
+    return this.opts.runtimeClasses ?? (machineConfigRuntimeClasses(this.config) as unknown as AnyObject[]);
   }
 
   async setNodeLabels(node: Node, want: Record<string, string>, ours: (k: string) => boolean): Promise<void> {

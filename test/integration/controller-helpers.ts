@@ -81,8 +81,9 @@ export async function killHard(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** Simulated agents that, like the DaemonSet, run only on Nodes carrying the agent label. */
 export async function startAgent(env: Env, opts: SimulatedAgentOptions = {}): Promise<SimulatedAgent> {
-  return SimulatedAgent.start(env.cp.kubeConfig(), opts);
+  return SimulatedAgent.start(env.cp.kubeConfig(), { requireAgentLabel: true, ...opts });
 }
 
 export async function createNodes(client: KubeClient, names: string[], labels: Record<string, string> = {}): Promise<void> {
@@ -104,10 +105,19 @@ export async function waitReady(client: KubeClient, n: number, timeoutMs = 30_00
   }, timeoutMs);
 }
 
+/** The Node's sandboxing.dev/runtime.* labels (what RuntimeClasses select). */
 export async function runtimeLabels(client: KubeClient, name: string): Promise<Record<string, string>> {
   const n = await client.get<KubeObject>("Node", name);
   return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/runtime.")));
 }
+
+/** Every sandboxing.dev/ label on the Node: runtime labels and the agent label (AGENT_NODE_LABEL). */
+export async function ourNodeLabels(client: KubeClient, name: string): Promise<Record<string, string>> {
+  const n = await client.get<KubeObject>("Node", name);
+  return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
+}
+
+export const AGENT_LABEL = { "sandboxing.dev/agent": "true" } as const;
 
 /** Deletes the config, waits for the controller's uninstall to finish, removes nodes and pods. */
 export async function resetCluster(client: KubeClient, timeoutMs = 30_000): Promise<void> {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import type { KubeObject } from "../../src/kube/client.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
-import { configObject, createNodes, eventually, getConfig, killHard, logOf, NS, resetCluster, runtimeLabels, setupEnv, spawnController, startAgent, waitReady, type Env } from "./controller-helpers.js";
+import { ourNodeLabels, configObject, createNodes, eventually, getConfig, killHard, logOf, NS, resetCluster, runtimeLabels, setupEnv, spawnController, startAgent, waitReady, type Env } from "./controller-helpers.js";
 
 type Lease = KubeObject & { spec?: { holderIdentity?: string } };
 
@@ -73,7 +73,7 @@ describe("controller process: crash safety and leader election", () => {
     await eventually("SandboxConfig gone", async () => (await getConfig(client)) === null, 60_000);
     assert.deepEqual((await client.list("SandboxNode")).items, []);
     assert.deepEqual((await client.list("RuntimeClass")).items, []);
-    for (const n of nodes) assert.deepEqual(await runtimeLabels(client, n), {});
+    for (const n of nodes) assert.deepEqual(await ourNodeLabels(client, n), {}, `nothing of ours left on ${n} (runtime and agent labels)`);
     assert.ok(agent.maxConcurrent <= 2, `uninstall also stays within maxUnavailable, saw ${agent.maxConcurrent}`);
   });
 

@@ -6,7 +6,7 @@ import type { KubeObject } from "../../src/kube/client.js";
 import type { Registry } from "prom-client";
 import { newRegistry, startHttpServer } from "../../src/telemetry/index.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
-import { cond, configObject, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
+import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 type RC = KubeObject & { handler: string; overhead: { podFixed: Record<string, string> }; scheduling: { nodeSelector: Record<string, string> } };
 
@@ -63,7 +63,10 @@ describe("controller rollout on a real apiserver", () => {
 
     assert.deepEqual(await runtimeLabels(client, "n1"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.kata": "true", "sandboxing.dev/runtime.gvisor": "true" });
     assert.deepEqual(await runtimeLabels(client, "n2"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
-    assert.deepEqual(await runtimeLabels(client, "n4"), {});
+    assert.deepEqual(await ourNodeLabels(client, "n4"), {}, "an unselected node gets neither runtime nor agent label");
+    assert.deepEqual(await ourNodeLabels(client, "n5"), {});
+    for (const n of ["n1", "n2", "n3"]) assert.equal((await ourNodeLabels(client, n))["sandboxing.dev/agent"], "true", `${n} runs the agent DaemonSet`);
+    assert.deepEqual([...agent.unscheduled], [], "every SandboxNode's Node carried the agent label when its agent looked");
     assert.equal(await client.getOrNull("SandboxNode", "n4"), null);
 
     const rcs = (await client.list<RC>("RuntimeClass")).items;
@@ -97,7 +100,7 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(cond(c, "Degraded")?.reason, "NodesDegraded");
     assert.match(cond(c, "Degraded")?.message ?? "", /f2 \(VerificationFailed\)/);
     assert.equal(cond(c, "Ready")?.reason, "PartiallyReady");
-    assert.deepEqual(await runtimeLabels(client, "f2"), {}, "a degraded node gets no runtime label");
+    assert.deepEqual(await ourNodeLabels(client, "f2"), AGENT_LABEL, "a degraded node gets no runtime label; its agent keeps running");
     assert.equal((await runtimeLabels(client, "f1"))["sandboxing.dev/runtime.sandboxed"], "true");
     assert.equal((await runtimeLabels(client, "f3"))["sandboxing.dev/runtime.sandboxed"], "true");
   });
@@ -119,7 +122,8 @@ describe("controller rollout on a real apiserver", () => {
       return names === "s1:Ready,s3:Ready" && (await client.getOrNull("SandboxNode", "s2")) === null ? c : null;
     });
     assert.ok(agent.log.some((e) => e.node === "s2" && e.action === "Revert"), "the agent on s2 was told to revert before the SandboxNode went away");
-    assert.deepEqual(await runtimeLabels(client, "s2"), {});
+    assert.deepEqual(await ourNodeLabels(client, "s2"), {}, "reverted and released: neither runtime nor agent label");
+    assert.equal((await ourNodeLabels(client, "s3"))["sandboxing.dev/agent"], "true");
     assert.equal((await runtimeLabels(client, "s3"))["sandboxing.dev/runtime.sandboxed"], "true");
     const c = await waitReady(client, 2);
     assert.equal(c.metadata.generation, gen1, "the selection follows Node labels without a spec change");
@@ -165,13 +169,46 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(sn.spec.proceed, false);
   });
 
+  it("installMethod MachineConfig on plain Kubernetes: Degraded MachineConfigUnavailable, nothing installed; DaemonSet once fixed", async () => {
+    const { client } = env;
+    await createNodes(client, ["p1", "p2"]);
+    agent = await startAgent(env);
+    await client.create(configObject({ installMethod: "MachineConfig" }));
+    const c = await eventually("Degraded MachineConfigUnavailable", async () => {
+      const c = await getConfig(client);
+      return cond(c, "Degraded")?.reason === "MachineConfigUnavailable" && c!.status?.observedGeneration === c!.metadata.generation ? c : null;
+    });
+    assert.equal(cond(c, "Degraded")?.status, "True");
+    assert.equal(cond(c, "Ready")?.reason, "MachineConfigUnavailable");
+    assert.match(cond(c, "Degraded")!.message, /spec\.installMethod is MachineConfig.*not OpenShift.*set spec\.installMethod to DaemonSet or Auto/);
+    for (const x of c.status?.conditions ?? []) assert.equal(x.observedGeneration, c.metadata.generation);
+    assert.equal(c.status?.platform?.kind, "Kubernetes");
+    assert.deepEqual(c.status?.counts, { selected: 0, ready: 0, progressing: 0, degraded: 0, uninstalling: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual((await client.list("SandboxNode")).items, [], "no SandboxNode");
+    assert.deepEqual((await client.list("RuntimeClass")).items, [], "no RuntimeClass");
+    for (const n of ["p1", "p2"]) assert.deepEqual(await ourNodeLabels(client, n), {}, `no label on ${n}`);
+
+    await client.mergePatch("SandboxConfig", "cluster", { spec: { installMethod: "Auto" } });
+    const ready = await waitReady(client, 2);
+    assert.deepEqual(ready.status?.platform, { kind: "Kubernetes", installMethod: "DaemonSet" });
+    assert.equal(cond(ready, "Degraded")?.status, "False");
+  });
+
   it("an invalid update is refused by the apiserver and never reaches the controller", async () => {
     const { client } = env;
     await createNodes(client, ["x1"]);
     agent = await startAgent(env);
     await client.create(configObject({}));
     const before = await waitReady(client, 1);
-    const reconcilesBefore = ctl.client.totalRequests;
+    // Let the controller finish what Ready set off (Events, a last status write) before counting.
+    let reconcilesBefore = -1;
+    await eventually("controller idle", async () => {
+      const n = ctl.client.totalRequests;
+      await new Promise((r) => setTimeout(r, 400));
+      reconcilesBefore = n;
+      return ctl.client.totalRequests === n;
+    });
     await assert.rejects(client.mergePatch("SandboxConfig", "cluster", { spec: { rollout: { maxUnavailable: "0%" } } }), /spec\.rollout\.maxUnavailable/);
     await assert.rejects(client.mergePatch("SandboxConfig", "cluster", { spec: { runtimes: { allowed: ["gvisor"], preferred: ["kata-qemu"] } } }), /runtimes\.preferred/);
     await new Promise((r) => setTimeout(r, 500));
@@ -187,14 +224,15 @@ describe("controller rollout on a real apiserver", () => {
       await createNodes(client, ["c1"]);
       agent = await startAgent(env);
       await client.create(configObject({}));
-      const c = await eventually("RuntimeClassConflict", async () => {
+      // The status may first report the conflict before our own classes are published: wait for both.
+      const c = await eventually("RuntimeClassConflict with our other classes published", async () => {
         const c = await getConfig(client);
-        return cond(c, "Degraded")?.reason === "RuntimeClassConflict" ? c : null;
+        return cond(c, "Degraded")?.reason === "RuntimeClassConflict" && c?.status?.runtimeClasses?.includes("sandboxed") ? c : null;
       });
       assert.match(cond(c, "Degraded")?.message ?? "", /RuntimeClass gvisor exists and is not managed by sandbox-operator/);
       const rc = await client.get<RC>("RuntimeClass", "gvisor");
       assert.equal(rc.handler, "runsc", "the foreign RuntimeClass is untouched");
-      assert.ok(c.status?.runtimeClasses?.includes("sandboxed") && !c.status.runtimeClasses.includes("gvisor"));
+      assert.ok(c.status?.runtimeClasses?.includes("sandboxed") && !c.status.runtimeClasses.includes("gvisor"), `status.runtimeClasses ${JSON.stringify(c.status?.runtimeClasses)}: ours, never the foreign gvisor`);
     } finally {
       await resetCluster(client);
       assert.ok(await client.getOrNull("RuntimeClass", "gvisor"), "uninstall leaves the foreign RuntimeClass alone");

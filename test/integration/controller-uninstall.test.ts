@@ -5,14 +5,14 @@ import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/client.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
-import { cond, configObject, createNodes, deletePodNow, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, sandboxedPod, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
+import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, deletePodNow, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, sandboxedPod, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 async function nothingLeft(env: Env, nodes: string[]): Promise<void> {
   const { client } = env;
   assert.equal(await getConfig(client), null, "SandboxConfig gone (finalizer released)");
   assert.deepEqual((await client.list("SandboxNode")).items.map((s) => s.metadata.name), [], "no SandboxNode left");
   assert.deepEqual((await client.list<KubeObject>("RuntimeClass")).items.map((r) => r.metadata.name), [], "no RuntimeClass left");
-  for (const n of nodes) assert.deepEqual(await runtimeLabels(client, n), {}, `no runtime label left on ${n}`);
+  for (const n of nodes) assert.deepEqual(await ourNodeLabels(client, n), {}, `no label of ours (runtime or agent) left on ${n}`);
 }
 
 describe("controller uninstall on a real apiserver", () => {
@@ -56,7 +56,9 @@ describe("controller uninstall on a real apiserver", () => {
     assert.equal(cond(blocked, "Ready")?.reason, "Uninstalling");
     assert.deepEqual(blocked.metadata.finalizers, [FINALIZER]);
     assert.deepEqual(blocked.status?.nodes?.map((n) => [n.name, n.reason]), [["u2", "PodsRunning"]]);
-    assert.deepEqual(await runtimeLabels(client, "u2"), {}, "labels go first, so nothing new lands on the node");
+    assert.deepEqual(await ourNodeLabels(client, "u2"), AGENT_LABEL, "runtime labels go first, so nothing new lands on the node; the agent stays to revert");
+    // u1 and u3 are reverted: their agent label goes right after their SandboxNode.
+    await eventually("u1, u3 released", async () => Object.keys({ ...(await ourNodeLabels(client, "u1")), ...(await ourNodeLabels(client, "u3")) }).length === 0, 10_000);
     const u2 = await client.get<SNode>("SandboxNode", "u2");
     assert.equal(u2.spec.action, "Apply", "not told to revert while the pod runs");
     assert.ok(await client.getOrNull("RuntimeClass", "sandboxed"), "RuntimeClasses stay until every node is reverted");
@@ -112,7 +114,16 @@ describe("controller uninstall on a real apiserver", () => {
     await client.create(configObject({ rollout: { maxUnavailable: 1 } }));
     const c = await waitReady(client, 3, 30_000);
     assert.deepEqual(c.metadata.finalizers, [FINALIZER]);
-    for (const sn of (await client.list<SNode>("SandboxNode")).items) assert.equal(sn.spec.action, "Apply");
-    for (const n of nodes) assert.equal((await runtimeLabels(client, n))["sandboxing.dev/runtime.sandboxed"], "true");
+    // A revert the agent was still carrying out when the new config arrived may land after this
+    // Ready (status written from the SandboxNode as it was); the node is then applied again.
+    await eventually("every node applied under the new config and labelled", async () => {
+      for (const n of nodes) {
+        const sn = await client.get<SNode>("SandboxNode", n);
+        if (sn.spec.action !== "Apply" || sn.status?.appliedHash !== sn.spec.desired?.hash) return false;
+        if ((await runtimeLabels(client, n))["sandboxing.dev/runtime.sandboxed"] !== "true") return false;
+      }
+      return true;
+    }, 30_000);
+    await waitReady(client, 3, 30_000);
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary } from "../harness/binaries.js";
 import { renderMachineConfig } from "../../src/openshift/render-machineconfig.js";
+import { machineConfigContent } from "../../src/controller/desired-machineconfig.js";
 
 const content = {
   crioDropIn: '[crio.runtime.runtimes.sandboxed]\nruntime_path = "/usr/bin/containerd-shim-kata-v2"\nruntime_type = "vm"\nruntime_root = "/run/vc"\nprivileged_without_host_devices = true\n',
@@ -38,6 +39,14 @@ describe("Ignition validator (coreos/ignition v2.24.0) on our MachineConfig", ()
       assert.equal(r.out.trim(), "", `validator printed: ${r.out}`);
     });
   }
+
+  it("accepts the MachineConfig the controller renders (the agent's CRI-O and Kata renderers, variants, annotations)", () => {
+    const real = machineConfigContent({ nodeSelector: {}, runtimes: { allowed: ["kata-qemu", "gvisor"] }, variants: [{ name: "kata-big", backend: "kata-qemu", vcpus: 4, memory: "4Gi" }], allowedSandboxAnnotations: ["io.katacontainers.config.hypervisor.default_vcpus"] });
+    assert.ok(real.kataFiles.length >= 3, "a Kata file per kata handler (sandboxed, kata, kata-big)");
+    const r = validate("controller.json", renderMachineConfig("sandboxed", real).spec.config);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), "", `validator printed: ${r.out}`);
+  });
 
   it("rejects a broken config (relative path, data URL without media type)", () => {
     const config = structuredClone(renderMachineConfig("sandboxed", content).spec.config) as { storage: { files: Array<{ path: string; contents: { source: string } }> } };

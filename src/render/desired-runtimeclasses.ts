@@ -1,0 +1,95 @@
+// The RuntimeClasses the operator publishes on every install path (DaemonSet and MachineConfig):
+// the general one, one per backend and per variant, each with pod overhead and a nodeSelector on the label only verified nodes get.
+import { BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type ResourceOverhead, type SandboxConfigSpec, type Toleration } from "../api/index.js";
+
+export const RUNTIME_LABEL_PREFIX = "sandboxing.dev/runtime.";
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "sandbox-operator";
+export const CONFIG_LABEL = "sandboxing.dev/config";
+
+/** The Node label a verified handler earns; RuntimeClass `name` selects it. */
+export const runtimeLabel = (className: string) => `${RUNTIME_LABEL_PREFIX}${className}`;
+
+/**
+ * Default pod overhead per backend (docs/controller.md says where each number comes from):
+ * Kata QEMU 320Mi/250m and Cloud Hypervisor / Firecracker 130Mi/250m follow upstream
+ * kata-deploy's RuntimeClasses; gVisor's is measured on this project's test machine.
+ */
+export const DEFAULT_OVERHEAD: Record<Backend, Required<ResourceOverhead>> = {
+  "kata-qemu": { memory: "320Mi", cpu: "250m" },
+  "kata-clh": { memory: "130Mi", cpu: "250m" },
+  "kata-fc": { memory: "130Mi", cpu: "250m" },
+  gvisor: { memory: "64Mi", cpu: "100m" },
+};
+
+export interface RuntimeClassObject {
+  apiVersion: "node.k8s.io/v1";
+  kind: "RuntimeClass";
+  metadata: { name: string; labels: Record<string, string> };
+  handler: string;
+  overhead: { podFixed: { memory: string; cpu: string } };
+  scheduling: { nodeSelector: Record<string, string>; tolerations?: Toleration[] };
+}
+
+function overheadFor(spec: SandboxConfigSpec, backend: Backend): Required<ResourceOverhead> {
+  return { ...DEFAULT_OVERHEAD[backend], ...(spec.overhead?.[backend] ?? {}) };
+}
+
+/** Compares quantities of one kind well enough to pick the largest default/override (Mi/Gi/m/cores). */
+function magnitude(q: string): number {
+  const m = /^([0-9.]+)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
+  if (!m) return 0;
+  const mult: Record<string, number> = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] ? mult[m[2]]! : 1);
+}
+
+const larger = (a: string, b: string) => (magnitude(b) > magnitude(a) ? b : a);
+
+function runtimeClass(spec: SandboxConfigSpec, name: string, overhead: Required<ResourceOverhead>, extraLabels: Record<string, string> = {}): RuntimeClassObject {
+  return {
+    apiVersion: "node.k8s.io/v1",
+    kind: "RuntimeClass",
+    metadata: { name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONFIG_LABEL]: "cluster", ...extraLabels } },
+    handler: name,
+    overhead: { podFixed: { memory: overhead.memory, cpu: overhead.cpu } },
+    scheduling: { nodeSelector: { [runtimeLabel(name)]: "true" }, ...(spec.tolerations?.length ? { tolerations: spec.tolerations } : {}) },
+  };
+}
+
+export interface RuntimeClassOptions {
+  /** Only these backends (an install path that provides fewer, e.g. MachineConfig: kata-qemu); default every allowed one. */
+  backends?: readonly Backend[];
+  /** Extra labels, e.g. the install method that published the class. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * Every RuntimeClass for a config. The general class may land on any allowed backend, so it
+ * charges the largest overhead among them: a pod is never under-reserved on any node.
+ */
+export function desiredRuntimeClasses(spec: SandboxConfigSpec, opts: RuntimeClassOptions = {}): RuntimeClassObject[] {
+  const allowed = [...new Set(spec.runtimes.allowed)].filter((b) => !opts.backends || opts.backends.includes(b));
+  if (allowed.length === 0) return [];
+  const general = allowed.map((b) => overheadFor(spec, b)).reduce((a, b) => ({ memory: larger(a.memory, b.memory), cpu: larger(a.cpu, b.cpu) }));
+  const out = [runtimeClass(spec, spec.runtimeClassName ?? DEFAULT_RUNTIMECLASS, general, opts.labels)];
+  for (const b of allowed) out.push(runtimeClass(spec, BACKEND_CLASS[b], overheadFor(spec, b), opts.labels));
+  for (const v of spec.variants ?? []) if (allowed.includes(v.backend)) out.push(runtimeClass(spec, v.name, { ...overheadFor(spec, v.backend), ...(v.overhead ?? {}) }, opts.labels));
+  return out;
+}
+
+/** Names of every RuntimeClass a config publishes (pods using one of them block an uninstall). */
+export const runtimeClassNames = (spec: SandboxConfigSpec): string[] => desiredRuntimeClasses(spec).map((rc) => rc.metadata.name);
+
+export interface ExistingRuntimeClass {
+  metadata: { name: string; labels?: Record<string, string> };
+}
+
+export const isOurs = (rc: ExistingRuntimeClass) => rc.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+
+/** Desired class names that exist but belong to someone else: never overwritten, reported instead. */
+export function runtimeClassConflicts(desired: string[], existing: (name: string) => ExistingRuntimeClass | undefined): string[] {
+  return desired.filter((name) => {
+    const rc = existing(name);
+    return rc !== undefined && !isOurs(rc);
+  });
+}
