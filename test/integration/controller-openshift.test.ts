@@ -26,10 +26,13 @@ describe("controller on OpenShift (bare metal, simulated MCO): MachineConfig pat
   const workers = ["w1", "w2", "w3", "w4", "w5"];
   const spec: Partial<SandboxConfigSpec> = { nodeSelector: { matchLabels: { sandbox: "yes" } }, runtimes: { allowed: ["kata-qemu", "gvisor"] }, rollout: { maxUnavailable: 1 } };
 
+  let fixtureCrds: ReturnType<typeof openShiftCrds> = [];
+
   before(async () => {
     env = await setupEnv();
     const { client } = env;
-    await installCrds(client, openShiftCrds());
+    fixtureCrds = openShiftCrds();
+    await installCrds(client, fixtureCrds);
     mco = await McoSimulator.create(env.cp.kubeConfig());
     await mco.installStock();
     await client.create({ apiVersion: "config.openshift.io/v1", kind: "Infrastructure", metadata: { name: "cluster" }, spec: { platformSpec: { type: "BareMetal" } } } as AnyObject);
@@ -43,16 +46,20 @@ describe("controller on OpenShift (bare metal, simulated MCO): MachineConfig pat
     await controller.start();
   });
   after(async () => {
-    await controller?.stop();
-    ctlClient?.close();
-    // A shared control plane (SANDBOX_TEST_KUBECONFIG) outlives this file: leave it as found.
-    if (env) {
-      for (const n of workers) await env.client.delete("Node", n);
-      await env.client.delete("Infrastructure", "cluster");
-      for (const crd of openShiftCrds()) await env.client.delete("CustomResourceDefinition", crd.metadata.name);
+    // Stop everything even when set-up failed half way, or the file hangs until the test timeout.
+    try {
+      await controller?.stop();
+      ctlClient?.close();
+      // A shared control plane (SANDBOX_TEST_KUBECONFIG) outlives this file: leave it as found.
+      if (env) {
+        for (const n of workers) await env.client.delete("Node", n);
+        await env.client.delete("Infrastructure", "cluster");
+        for (const crd of fixtureCrds) await env.client.delete("CustomResourceDefinition", crd.metadata.name);
+      }
+    } finally {
+      mco?.close();
+      await env?.stop();
     }
-    mco?.close();
-    await env?.stop();
   });
 
   it("installs through a pool + MachineConfig, labels nodes only once the MCO is done, Ready 3/3; delete reverses it", async () => {

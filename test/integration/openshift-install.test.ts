@@ -65,16 +65,20 @@ describe("OpenShift MachineConfig path on a real apiserver (simulated MCO)", () 
     config = await client.get<SandboxConfig>("SandboxConfig", "cluster");
   });
   after(async () => {
-    // A shared control plane (SANDBOX_TEST_KUBECONFIG) outlives this file: leave it as found.
-    if (client) {
-      for (const n of ["w1", "w2", "w3", "w4", "w5", "m1", "m2", "m3"]) await client.delete("Node", n);
-      await client.delete("SandboxConfig", "cluster");
-      for (const rc of (await client.list("RuntimeClass")).items) await client.delete("RuntimeClass", rc.metadata.name);
-      for (const crd of openShiftCrds()) await client.delete("CustomResourceDefinition", crd.metadata.name);
+    // Stop everything even when set-up failed half way, or the file hangs until the test timeout.
+    try {
+      // A shared control plane (SANDBOX_TEST_KUBECONFIG) outlives this file: leave it as found.
+      if (client) {
+        for (const n of ["w1", "w2", "w3", "w4", "w5", "m1", "m2", "m3"]) await client.delete("Node", n);
+        await client.delete("SandboxConfig", "cluster");
+        for (const rc of (await client.list("RuntimeClass")).items) await client.delete("RuntimeClass", rc.metadata.name);
+        for (const crd of openShiftCrds()) await client.delete("CustomResourceDefinition", crd.metadata.name);
+      }
+    } finally {
+      mco?.close();
+      client?.close();
+      await cp?.stop();
     }
-    mco?.close();
-    client?.close();
-    await cp?.stop();
   });
 
   it("installs on 3 of 5 workers: pool, MachineConfig, labels only once the MCO reports done", async () => {

@@ -22,9 +22,13 @@ describe("OpenShift platform detection on a real apiserver", () => {
     await removeOpenShiftCrds(); // a shared control plane may hold them from another file
   });
   after(async () => {
-    if (client) await removeOpenShiftCrds();
-    client?.close();
-    await cp?.stop();
+    // Stop the control plane even when clean-up fails, or the file hangs until the test timeout.
+    try {
+      if (client) await removeOpenShiftCrds();
+    } finally {
+      client?.close();
+      await cp?.stop();
+    }
   });
 
   it("plain Kubernetes: Auto means DaemonSet", async () => {
