@@ -11,7 +11,7 @@ import { certManagerSecretName, DEFAULT_SERVICE_NAME, WEBHOOK_CONFIG_NAME } from
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually } from "../harness/cluster.js";
-import { NS, OPERATOR_NS, createPod, pod, setupCluster, startTestWebhook, testLog, waitWebhookActive } from "./admission-fixture.js";
+import { NS, OPERATOR_NS, createPod, pod, setupCluster, startTestWebhook, testLog, waitWebhookActive, stopWebhookEnv } from "./admission-fixture.js";
 
 type Secret = KubeObject & { data: Record<string, string> };
 type WebhookConfig = KubeObject & { webhooks: Array<{ name: string; clientConfig: { caBundle?: string } }> };
@@ -57,12 +57,7 @@ describe("webhook certificates", () => {
     webhook = await startTestWebhook(webhookClient, { tickMs: 200, propagationMs: 2000 });
     await waitWebhookActive(client);
   });
-  after(async () => {
-    await webhook?.stop();
-    webhookClient?.close();
-    client?.close();
-    await cp?.stop();
-  });
+  after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   it("keeps the CA in a Secret and its PEM in both webhook configurations", async () => {
     const secret = await client.get<Secret>("Secret", `${DEFAULT_SERVICE_NAME}-ca`, OPERATOR_NS);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { KubeClient, warningsOf } from "../../src/kube/client.js";
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
-import { configSpec, runtimeClass, setupCluster, startTestWebhook, waitWebhookActive } from "./admission-fixture.js";
+import { configSpec, runtimeClass, setupCluster, startTestWebhook, waitWebhookActive, stopWebhookEnv } from "./admission-fixture.js";
 
 type Spec = Record<string, unknown>;
 const config = (spec: Spec) => ({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxConfig", metadata: { name: "cluster" }, spec });
@@ -38,12 +38,7 @@ describe("SandboxConfig validation by the webhook on a real apiserver", () => {
     webhook = await startTestWebhook(webhookClient);
     await waitWebhookActive(client);
   });
-  after(async () => {
-    await webhook?.stop();
-    webhookClient?.close();
-    client?.close();
-    await cp?.stop();
-  });
+  after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   for (const [title, spec, expected] of refused) {
     it(`refuses ${title}`, async () => {

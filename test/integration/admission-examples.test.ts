@@ -11,7 +11,7 @@ import type { SandboxConfigSpec } from "../../src/api/index.js";
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { installCrds } from "../harness/cluster.js";
-import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult } from "./admission-fixture.js";
+import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = "examples/pod-policy";
 const load = (file: string) => parseAllDocuments(readFileSync(join(DIR, file), "utf8")).map((d) => d.toJS() as AnyObject);
@@ -51,12 +51,7 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     await client.apply(namespace("probe", "enforce"));
     await waitWebhookActive(client, "probe");
   });
-  after(async () => {
-    await webhook?.stop();
-    webhookClient?.close();
-    client?.close();
-    await cp?.stop();
-  });
+  after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   it("covers every file in examples/pod-policy", () => {
     const tested = ["sandboxconfig.yaml", "multi-tenant-cnf.yaml", "multi-tenant-cnf.refused.yaml", "faas.yaml", "privileged-workload.yaml", "debug-bpf.yaml", "legacy-image.yaml", "sandbox-annotation.refused.yaml"];

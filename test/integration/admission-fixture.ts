@@ -77,3 +77,17 @@ export async function createPod(client: KubeClient, p: Pod & AnyObject, dryRun =
 export async function waitWebhookActive(client: KubeClient, ns: string = NS.enforce): Promise<void> {
   await eventually(`webhook active in ${ns}`, async () => (await createPod(client, pod(`probe-${Date.now()}`, ns), true)).obj?.spec.runtimeClassName === "sandboxed", 30_000, 200);
 }
+
+/**
+ * Stops what a webhook test file started, in order, and stops the control plane even when an
+ * earlier step throws: a control plane left running keeps the test file alive until its timeout.
+ */
+export async function stopWebhookEnv(parts: { webhook?: { stop(): Promise<void> }; webhookClient?: KubeClient; client?: KubeClient; cp?: { stop(): Promise<void> } }): Promise<void> {
+  try {
+    await parts.webhook?.stop();
+  } finally {
+    parts.webhookClient?.close();
+    parts.client?.close();
+    await parts.cp?.stop();
+  }
+}

@@ -7,7 +7,7 @@ import { mutatePod, validatePod, type JsonPatchOp, type Pod, type PolicyContext,
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually } from "../harness/cluster.js";
-import { NS, OPERATOR_NS, configSpec, createPod, namespace, pod, setupCluster, startTestWebhook, waitWebhookActive } from "./admission-fixture.js";
+import { NS, OPERATOR_NS, configSpec, createPod, namespace, pod, setupCluster, startTestWebhook, waitWebhookActive, stopWebhookEnv } from "./admission-fixture.js";
 
 const ANN = "sandboxing.dev/admission";
 const ANN_PATH = "/metadata/annotations/sandboxing.dev~1admission";
@@ -102,12 +102,7 @@ describe("pod policy through the real apiserver and the TLS webhook", () => {
     webhook = await startTestWebhook(webhookClient);
     await waitWebhookActive(client);
   });
-  after(async () => {
-    await webhook?.stop();
-    webhookClient?.close();
-    client?.close();
-    await cp?.stop();
-  });
+  after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   it("has at least 20 cases across enforce, audit and off", () => {
     assert.ok(cases.length >= 20);

@@ -15,7 +15,7 @@ import { desiredRuntimeClasses, MANAGED_BY, MANAGED_BY_LABEL } from "../../src/c
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually, installCrds } from "../harness/cluster.js";
-import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult } from "./admission-fixture.js";
+import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = join(repoRoot(), "examples", "use-cases");
 const ANN = "sandboxing.dev/admission";
@@ -121,12 +121,7 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
     await useConfig("super-privileged/sandboxconfig.yaml");
     await waitWebhookActive(client, "probe");
   });
-  after(async () => {
-    await webhook?.stop();
-    webhookClient?.close();
-    client?.close();
-    await cp?.stop();
-  });
+  after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   it("custom kernel: the Kata variant with kernelParams is accepted, its pod admitted; gVisor kernelParams are refused", async () => {
     await useConfig("custom-kernel/sandboxconfig.yaml");
