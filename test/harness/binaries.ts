@@ -12,6 +12,8 @@ export const CACHE_DIR = process.env.SANDBOX_OPERATOR_CACHE ?? join(homedir(), "
 const K8S_VERSION = "v1.34.4";
 const ETCD_VERSION = "v3.6.16";
 const CONTAINERD2_VERSION = "v2.4.2";
+const CNI_VERSION = "v1.10.0";
+const REGISTRY_VERSION = "v3.1.2";
 // gVisor publishes Go-buildable sources on its `go` branch; the proxy serves it as this pseudo-version.
 const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
 
@@ -25,6 +27,8 @@ interface Component {
   cgo?: boolean;
   /** File name of the built binary when it differs from the component name. */
   binName?: string;
+  /** Cache directory name when several components share one (the CNI plugins: one bin_dir). */
+  dirName?: string;
   /** Replaces one file of a dependency at build time (in a vendored scratch copy of the module); `with` is relative to moduleDir. */
   overlay?: { module: string; file: string; with: string };
 }
@@ -45,6 +49,20 @@ function k8sLdflags(): string {
 export const COMPONENTS: Record<string, Component> = {
   "kube-apiserver": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
   "kube-controller-manager": { version: K8S_VERSION, moduleDir: "k8s-bins", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
+  // The cluster tier's node and client side, from the same k8s.io/kubernetes module.
+  kubelet: { version: K8S_VERSION, moduleDir: "k8s-node-bins", pkg: "k8s.io/kubernetes/cmd/kubelet", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
+  "kube-scheduler": { version: K8S_VERSION, moduleDir: "k8s-node-bins", pkg: "k8s.io/kubernetes/cmd/kube-scheduler", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
+  "kube-proxy": { version: K8S_VERSION, moduleDir: "k8s-node-bins", pkg: "k8s.io/kubernetes/cmd/kube-proxy", tags: "selinux,notest,grpcnotrace", ldflags: k8sLdflags() },
+  kubectl: { version: K8S_VERSION, moduleDir: "k8s-node-bins", pkg: "k8s.io/kubernetes/cmd/kubectl", tags: "notest", ldflags: k8sLdflags() },
+  // The pod network: CNI plugins in one directory (the CNI bin_dir).
+  ...Object.fromEntries(
+    (["ipam/host-local", "main/bridge", "main/loopback", "meta/portmap"] as const).map((p) => {
+      const bin = p.split("/")[1]!;
+      return [`cni-${bin}`, { version: CNI_VERSION, moduleDir: "cni-bin", pkg: `github.com/containernetworking/plugins/plugins/${p}`, binName: bin, dirName: `cni-plugins-${CNI_VERSION}` }];
+    }),
+  ),
+  // A real OCI registry (CNCF distribution) the cluster tier pushes images to and the kubelet pulls from.
+  registry: { version: REGISTRY_VERSION, moduleDir: "registry-bin", pkg: "github.com/distribution/distribution/v3/cmd/registry" },
   etcd: { version: ETCD_VERSION, moduleDir: "etcd-bin", pkg: "go.etcd.io/etcd/server/v3" },
   "ignition-validate": { version: "v2.24.0", moduleDir: "openshift-bins", pkg: "github.com/coreos/ignition/v2/validate" },
   "operator-verify": { version: "v0.45.0", moduleDir: "openshift-bins", pkg: "github.com/operator-framework/api/cmd/operator-verify" },
@@ -77,7 +95,7 @@ export function goEnv(): NodeJS.ProcessEnv {
 export function binaryPath(name: string): string {
   const c = COMPONENTS[name];
   if (!c) throw new Error(`unknown harness component ${name}; known: ${Object.keys(COMPONENTS).join(", ")}`);
-  return join(CACHE_DIR, "bin", `${name}-${c.version}`, c.binName ?? name);
+  return join(CACHE_DIR, "bin", c.dirName ?? `${name}-${c.version}`, c.binName ?? name);
 }
 
 /** Runs a command, printing a one-line progress heartbeat to stderr while it runs. */
