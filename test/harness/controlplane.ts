@@ -1,5 +1,5 @@
 // A real Kubernetes control plane for tests: etcd + kube-apiserver (+ optionally
-// kube-controller-manager) on free loopback ports with a generated CA, like controller-runtime's envtest.
+// kube-controller-manager, kube-scheduler) on free ports with a generated CA, like controller-runtime's envtest.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, rmSync, writeFileSync, closeSync, readFileSync } from "node:fs";
 import { request } from "node:https";
@@ -17,6 +17,8 @@ export interface ControlPlane {
   kubeConfig(): KubeConfig;
   /** A kubeconfig for another user (client certificate), e.g. to test RBAC. */
   userKubeConfig(user: string, groups?: string[]): Promise<KubeConfig>;
+  /** The same as a kubeconfig file's text, for a component (kubelet, kube-proxy); `server` defaults to `url`. */
+  userKubeconfigText(user: string, groups?: string[], server?: string): Promise<string>;
   ca: CertificateAuthority;
   dir: string;
   pids: number[];
@@ -29,6 +31,31 @@ export interface ControlPlaneOptions {
   controllerManager?: boolean;
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
+  /** Also run kube-scheduler. */
+  scheduler?: boolean;
+  /** Serve real nodes and pods (the cluster tier) instead of API clients only; see ClusterNetwork. */
+  cluster?: ClusterNetwork;
+}
+
+/**
+ * What a control plane for real nodes needs: an address pods reach (the kubernetes Service's
+ * endpoint), a Service range whose first IP is in the serving certificate, and a pod range the
+ * controller-manager allocates node CIDRs from.
+ */
+export interface ClusterNetwork {
+  /** The node-facing address (eth0's): --advertise-address, in the serving certificate. */
+  advertiseAddress: string;
+  /** e.g. 10.96.0.0/16; its first address (10.96.0.1) is the kubernetes Service. */
+  serviceCIDR: string;
+  /** e.g. 10.244.0.0/16, split into /24 node pod CIDRs. */
+  clusterCIDR: string;
+}
+
+/** The first host address of an IPv4 CIDR (the ClusterIP of the kubernetes Service). */
+export function firstServiceIP(cidr: string): string {
+  const [net = ""] = cidr.split("/");
+  const n = net.split(".").reduce((a, o) => a * 256 + Number(o), 0) + 1;
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
 export async function freePort(): Promise<number> {
@@ -125,6 +152,8 @@ function kubeconfigYaml(url: string, caPem: string, user: string, certPem: strin
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const [etcdBin, apiserverBin] = [await ensureBinary("etcd"), await ensureBinary("kube-apiserver")];
   const kcmBin = opts.controllerManager ? await ensureBinary("kube-controller-manager") : undefined;
+  const schedulerBin = opts.scheduler ? await ensureBinary("kube-scheduler") : undefined;
+  const net = opts.cluster;
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-cp-"));
   const children: ChildProcess[] = [];
   const ports: number[] = [];
@@ -134,8 +163,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
   try {
     const ca = await createCA("sandbox-operator-test-ca");
-    const serving = await issue(ca, { commonName: "kube-apiserver", dnsNames: ["localhost", "kubernetes", "kubernetes.default.svc"], ips: ["127.0.0.1", "10.0.0.1"], server: true });
+    const serviceCIDR = net?.serviceCIDR ?? "10.0.0.0/24";
+    const serving = await issue(ca, {
+      commonName: "kube-apiserver",
+      dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+      ips: ["127.0.0.1", firstServiceIP(serviceCIDR), ...(net ? [net.advertiseAddress] : [])],
+      server: true,
+    });
     const admin = await issue(ca, { commonName: "admin", organizations: ["system:masters"], client: true });
+    // The apiserver's identity towards kubelets (logs, exec, port-forward); kubelets authorize it by SubjectAccessReview.
+    const kubeletClient = await issue(ca, { commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], client: true });
     const sa = await signingKeyPair();
     const files: Record<string, string> = {
       "ca.crt": ca.certPem,
@@ -144,6 +181,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "apiserver.key": serving.keyPem,
       "sa.key": sa.privatePem,
       "sa.pub": sa.publicPem,
+      "apiserver-kubelet-client.crt": kubeletClient.certPem,
+      "apiserver-kubelet-client.key": kubeletClient.keyPem,
     };
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
 
@@ -167,8 +206,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const apiserver = startProcess("kube-apiserver", apiserverBin, [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       `--secure-port=${securePort}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
+      // Pods reach the apiserver at the advertised address through the kubernetes Service.
+      `--bind-address=${net ? "0.0.0.0" : "127.0.0.1"}`,
+      `--advertise-address=${net?.advertiseAddress ?? "127.0.0.1"}`,
       `--cert-dir=${dir}`,
       `--tls-cert-file=${join(dir, "apiserver.crt")}`,
       `--tls-private-key-file=${join(dir, "apiserver.key")}`,
@@ -176,12 +216,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
       `--service-account-key-file=${join(dir, "sa.pub")}`,
       `--service-account-signing-key-file=${join(dir, "sa.key")}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
+      `--service-cluster-ip-range=${serviceCIDR}`,
       "--authorization-mode=Node,RBAC",
       "--allow-privileged=true",
-      "--disable-admission-plugins=ServiceAccount",
       "--profiling=false",
-      "--endpoint-reconciler-type=none",
+      ...(net
+        ? [
+            `--kubelet-client-certificate=${join(dir, "apiserver-kubelet-client.crt")}`,
+            `--kubelet-client-key=${join(dir, "apiserver-kubelet-client.key")}`,
+            `--kubelet-certificate-authority=${join(dir, "ca.crt")}`,
+            "--kubelet-preferred-address-types=InternalIP",
+          ]
+        : // API-only: no pods get tokens mounted, and no Service routes to the apiserver.
+          ["--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none"]),
       ...(opts.apiserverArgs ?? []),
     ], dir);
     children.push(apiserver);
@@ -194,7 +241,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     if (kcmBin) {
       const kcm = startProcess("kube-controller-manager", kcmBin, [
         `--kubeconfig=${kubeconfigPath}`,
-        "--controllers=garbagecollector,namespace,serviceaccount-token,serviceaccount",
+        // A cluster runs every default controller (ReplicaSets, EndpointSlices, node lifecycle, kube-root-ca.crt, node CIDRs).
+        `--controllers=${net ? "*" : "garbagecollector,namespace,serviceaccount-token,serviceaccount"}`,
+        ...(net ? ["--allocate-node-cidrs=true", `--cluster-cidr=${net.clusterCIDR}`, "--node-cidr-mask-size=24", `--service-cluster-ip-range=${serviceCIDR}`] : []),
         `--service-account-private-key-file=${join(dir, "sa.key")}`,
         `--root-ca-file=${join(dir, "ca.crt")}`,
         "--leader-elect=false",
@@ -203,6 +252,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         "--use-service-account-credentials=false",
       ], dir);
       children.push(kcm);
+    }
+    if (schedulerBin) {
+      const schedPort = await freePort();
+      ports.push(schedPort);
+      const schedCert = await issue(ca, { commonName: "system:kube-scheduler", client: true });
+      const schedKubeconfig = join(dir, "scheduler.kubeconfig");
+      writeFileSync(schedKubeconfig, kubeconfigYaml(url, ca.certPem, "system:kube-scheduler", schedCert.certPem, schedCert.keyPem), { mode: 0o600 });
+      children.push(
+        startProcess("kube-scheduler", schedulerBin, [`--kubeconfig=${schedKubeconfig}`, `--authentication-kubeconfig=${schedKubeconfig}`, `--authorization-kubeconfig=${schedKubeconfig}`, "--leader-elect=false", "--bind-address=127.0.0.1", `--secure-port=${schedPort}`], dir),
+      );
     }
 
     return {
@@ -222,6 +281,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         const kc = new KubeConfig();
         kc.loadFromString(kubeconfigYaml(url, ca.certPem, user, pair.certPem, pair.keyPem));
         return kc;
+      },
+      async userKubeconfigText(user: string, groups: string[] = [], server = url) {
+        const pair = await issue(ca, { commonName: user, organizations: groups, client: true });
+        return kubeconfigYaml(server, ca.certPem, user, pair.certPem, pair.keyPem);
       },
       stop,
     };
