@@ -13,7 +13,8 @@ const run = promisify(execFile);
 export const PAUSE_IMAGES = ["registry.k8s.io/pause:3.6", "registry.k8s.io/pause:3.8", "registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.2"];
 export const TEST_IMAGE = "localhost/sandbox-operator/busybox:1";
 const BUSYBOX = "/usr/bin/busybox";
-const APPLETS = ["sh", "sleep", "uname", "dmesg", "head", "cat", "echo", "true", "ls", "grep", "tail"];
+// nc, hostname, mount: the cluster tier's pod-network and mount-propagation checks (busybox-static's wget segfaults here).
+const APPLETS = ["sh", "sleep", "uname", "dmesg", "head", "cat", "echo", "true", "ls", "grep", "tail", "nc", "hostname", "mount", "printf", "wc"];
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 

@@ -55,9 +55,23 @@ export interface NodeContainer {
 
 const HIERARCHY_ROOT = "/sys/fs/cgroup";
 const live = new Map<number, () => void>();
-process.on("exit", () => {
-  for (const kill of live.values()) kill();
-});
+let hooked = false;
+/** On exit (and Ctrl-C / SIGTERM), kill every node still up and remove what can be removed synchronously. */
+function installExitHook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const kill of live.values()) kill();
+  });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+}
+
+/** Blocks for up to `ms` until `pid` is gone (exit hooks cannot await). */
+function waitGoneSync(pid: number, ms: number): void {
+  const until = Date.now() + ms;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  while (alive(pid) && Date.now() < until) Atomics.wait(cell, 0, 0, 20);
+}
 
 /** The v1 controllers and named hierarchies this host mounts, with the cgroup this process is in. */
 function hierarchies(): Array<{ mount: string; mountOpts: string; fstype: "cgroup" | "cgroup2"; parent: string }> {
@@ -251,7 +265,19 @@ export async function startNodeContainer(opts: NodeContainerOptions): Promise<No
     }
     launch.kill("SIGKILL");
   };
-  live.set(launch.pid!, killNow);
+  installExitHook();
+  live.set(launch.pid!, () => {
+    killNow();
+    if (pid) waitGoneSync(pid, 3_000);
+    for (const cg of cgroups) {
+      try {
+        removeCgroup(cg);
+      } catch {
+        // a process still dying; nothing more an exit hook can do
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
   const consoleText = () => readFileSafe(join(dir, "console.log"));
   const diag = () => `--- launch.log ---\n${readFileSafe(join(dir, "launch.log"))}\n--- console (tail) ---\n${consoleText().split("\n").slice(-40).join("\n")}`;
 
@@ -266,7 +292,7 @@ export async function startNodeContainer(opts: NodeContainerOptions): Promise<No
     async exec(cmd, o = {}) {
       return new Promise<ExecResult>((resolve, reject) => {
         const child = execFile("nsenter", nsenter(cmd), { timeout: o.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-          if (err) reject(new Error(`in node ${opts.name}: ${cmd.join(" ")}: ${err.message}\n${stderr}`, { cause: err }));
+          if (err) reject(new Error(`in node ${opts.name}: ${cmd.join(" ")}: exit ${err.code ?? err.signal}${err.killed ? " (killed: timeout)" : ""}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`, { cause: err }));
           else resolve({ stdout, stderr });
         });
         if (o.input !== undefined) child.stdin?.end(o.input);
