@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createCA, issue, signingKeyPair, type CertificateAuthority } from "../../src/kube/pki.js";
 import { ensureBinary } from "./binaries.js";
+import { onExit } from "./exit-hooks.js";
 
 export interface ControlPlane {
   /** https://127.0.0.1:<port> */
@@ -71,20 +72,15 @@ export async function freePort(): Promise<number> {
 }
 
 const running = new Set<ChildProcess>();
+const runningDirs = new Set<string>();
 let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  const killAll = () => {
+  onExit(() => {
     for (const c of running) c.kill("SIGKILL");
-  };
-  process.on("exit", killAll);
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      killAll();
-      process.exit(130);
-    });
-  }
+    for (const d of runningDirs) rmSync(d, { recursive: true, force: true });
+  });
 }
 
 function startProcess(name: string, bin: string, args: string[], dir: string): ChildProcess {
@@ -155,11 +151,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const schedulerBin = opts.scheduler ? await ensureBinary("kube-scheduler") : undefined;
   const net = opts.cluster;
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-cp-"));
+  installExitHook();
+  runningDirs.add(dir);
   const children: ChildProcess[] = [];
   const ports: number[] = [];
   const stop = async () => {
     for (const c of [...children].reverse()) await stopProcess(c);
     rmSync(dir, { recursive: true, force: true });
+    runningDirs.delete(dir);
   };
   try {
     const ca = await createCA("sandbox-operator-test-ca");

@@ -1,6 +1,6 @@
 // What a cluster node changes on the host it shares a kernel and network namespace with: global
 // sysctls, links, iptables/nftables rules, netns and log directories. Snapshot, restore, compare.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -55,7 +55,7 @@ export interface HostSnapshot {
   firewall: string[];
   netns: string[];
   paths: Record<string, boolean>;
-  /** Mount points that name a node or the kubelet. */
+  /** Mount points that name a node, the kubelet's dir or a netns bind mount. */
   mounts: string[];
   /** PIDs whose root directory is a node's (they were started inside one). */
   nodeProcesses: string[];
@@ -63,7 +63,32 @@ export interface HostSnapshot {
   cgroupHierarchies: string[];
 }
 
-const HOST_PATHS = ["/var/run/netns", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet", "/var/lib/cni", "/etc/cni/net.d", "/run/containerd"];
+// Not /run/containerd: the node tier's own containerd and runsc use it on the host.
+const HOST_PATHS = ["/var/run/netns", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet", "/var/lib/cni", "/etc/cni/net.d"];
+
+/** Runs a shell script with the node rootfs's tools (chrooted, private mount namespace with /proc), synchronously. */
+function inRootfsSync(rootfs: string, script: string): string {
+  return execFileSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", `mount -t proc proc ${rootfs}/proc && exec chroot ${rootfs} sh -s`], { input: script, encoding: "utf8", maxBuffer: 32 << 20 });
+}
+
+/**
+ * Undoes what a node did to the shared network namespace that pod teardown does not: the CNI
+ * bridge, the KUBE-* and CNI-* chains (portmap's, the kubelet's canaries, kube-proxy's if it
+ * could not clean up) and the rules that jump to them; nftables tables that did not exist before
+ * (iptables-nft's nat/filter/mangle) go entirely. Synchronous, so an exit hook can run it.
+ */
+export function restoreHostNetwork(rootfs: string, before: HostSnapshot): void {
+  // "table ip nat {" -> "ip nat"
+  const hadTables = before.firewall.filter((l) => l.startsWith("table ")).map((l) => l.replace(/^table\s+/, "").replace(/\s*\{$/, ""));
+  const script = [
+    before.links.includes("cni0") ? "" : "ip link del cni0 2>/dev/null || true",
+    "for v in iptables ip6tables; do for t in $($v-save | sed -n 's/^\\*//p'); do $v-save -t $t | grep -Ev '(^:|-A |-j |-g )(KUBE-|CNI-)' | $v-restore -T $t; done; done",
+    `keep='|${hadTables.join("|")}|'`,
+    `nft list tables | while read -r _ fam name; do case "$keep" in *"|$fam $name|"*) ;; *) nft delete table "$fam" "$name" ;; esac; done`,
+    "",
+  ].join("\n");
+  inRootfsSync(rootfs, script);
+}
 
 /**
  * Lists the firewall with the node rootfs's own tools (the host has no iptables): chrooted, in a
@@ -99,7 +124,7 @@ export async function snapshotHost(rootfs: string): Promise<HostSnapshot> {
     mounts: readFileSync("/proc/self/mountinfo", "utf8")
       .split("\n")
       .map((l) => l.split(" ")[4] ?? "")
-      .filter((m) => /sandbox-operator-node-|kubelet|\/run\/netns|containerd/.test(m)),
+      .filter((m) => /sandbox-operator-node-|\/var\/lib\/kubelet|\/run\/netns/.test(m)),
     nodeProcesses,
     cgroupHierarchies: readFileSync("/proc/cgroups", "utf8")
       .split("\n")

@@ -7,7 +7,8 @@ import { issue } from "../../src/kube/pki.js";
 import { CriClient, waitCriReady } from "../../src/agent/cri/client.js";
 import { binaryPath, ensureBinary } from "./binaries.js";
 import { freePort, startControlPlane, type ControlPlane } from "./controlplane.js";
-import { diffHost, readSysctls, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
+import { onExit } from "./exit-hooks.js";
+import { diffHost, readSysctls, restoreHostNetwork, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
 import { buildImageArchive, PAUSE_IMAGES, TEST_IMAGE } from "./images.js";
 import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, nodeFiles, type NodeSettings } from "./node-config.js";
 import { startNodeContainer, type Bind, type NodeContainer } from "./node-container.js";
@@ -142,8 +143,15 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       { host: dirname(binaryPath("cni-bridge")), node: NODE_CNI_BIN, readOnly: true },
     ];
     const node = await startNodeContainer({ name: nodeName, rootfs, binds, files, realDirs: ["/var/lib/containerd", "/var/lib/kubelet"] });
+    cleanups.push(async () => restoreHostNetwork(rootfs, hostBefore));
     cleanups.push(() => node.stop());
-    cleanups.push(() => cleanNode(node, hostBefore));
+    cleanups.push(() => cleanNode(node));
+    // If this process dies without stop(): the node's own hook has killed it by now; undo the rest.
+    const unhook = onExit(() => {
+      restoreHostNetwork(rootfs, hostBefore);
+      restoreSysctls(sysctls);
+    });
+    cleanups.push(async () => unhook());
     log(`node ${nodeName} booted (systemd PID ${node.pid}) at ${Date.now() - t0} ms`);
 
     const diag = async () =>
@@ -169,11 +177,11 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
 }
 
 /**
- * Undoes in the node what reaches outside it (the shared network namespace): pod sandboxes are
- * removed through CRI (the CNI plugins' DEL removes veths, IPAM and per-pod rules), kube-proxy
- * cleans its own rules, then the bridge and the chains no plugin removes (portmap, the kubelet's canaries).
+ * Undoes in the node what reaches outside it (the shared network namespace), while the node still
+ * runs: pod sandboxes are removed through CRI (the CNI plugins' DEL removes veths, IPAM state and
+ * per-pod rules) and kube-proxy removes its own rules. restoreHostNetwork() does the rest.
  */
-async function cleanNode(node: NodeContainer, before: HostSnapshot): Promise<void> {
+async function cleanNode(node: NodeContainer): Promise<void> {
   await node.systemctl("stop", "kubelet.service", "kube-proxy.service").catch(() => undefined);
   const cri = new CriClient(node.hostPath(CONTAINERD_SOCKET), 10_000);
   try {
@@ -187,14 +195,4 @@ async function cleanNode(node: NodeContainer, before: HostSnapshot): Promise<voi
     cri.close();
   }
   await node.exec([`${NODE_BIN}/kube-proxy`, "--cleanup", "--v=0"]).catch(() => undefined);
-  // "table ip nat {" -> "ip nat"
-  const hadTables = before.firewall.filter((l) => l.startsWith("table ")).map((l) => l.replace(/^table\s+/, "").replace(/\s*\{$/, ""));
-  const script = [
-    "ip link del cni0 2>/dev/null || true",
-    // Remove only KUBE-* and CNI-* chains and the rules that jump to them; tables nobody had before go entirely.
-    "for v in iptables ip6tables; do for t in $($v-save | sed -n 's/^\\*//p'); do $v-save -t $t | grep -Ev '(^:|-A |-j |-g )(KUBE-|CNI-)' | $v-restore -T $t; done; done",
-    `keep='|${hadTables.join("|")}|'`,
-    `nft list tables | while read -r _ fam name; do case "$keep" in *"|$fam $name|"*) ;; *) nft delete table "$fam" "$name" ;; esac; done`,
-  ].join("\n");
-  await node.exec(["sh", "-c", script]);
 }

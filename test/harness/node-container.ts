@@ -5,6 +5,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { onExit } from "./exit-hooks.js";
 
 const run = promisify(execFile);
 
@@ -54,18 +55,6 @@ export interface NodeContainer {
 }
 
 const HIERARCHY_ROOT = "/sys/fs/cgroup";
-const live = new Map<number, () => void>();
-let hooked = false;
-/** On exit (and Ctrl-C / SIGTERM), kill every node still up and remove what can be removed synchronously. */
-function installExitHook(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on("exit", () => {
-    for (const kill of live.values()) kill();
-  });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
-}
-
 /** Blocks for up to `ms` until `pid` is gone (exit hooks cannot await). */
 function waitGoneSync(pid: number, ms: number): void {
   const until = Date.now() + ms;
@@ -265,8 +254,7 @@ export async function startNodeContainer(opts: NodeContainerOptions): Promise<No
     }
     launch.kill("SIGKILL");
   };
-  installExitHook();
-  live.set(launch.pid!, () => {
+  const unhook = onExit(() => {
     killNow();
     if (pid) waitGoneSync(pid, 3_000);
     for (const cg of cgroups) {
@@ -314,7 +302,7 @@ export async function startNodeContainer(opts: NodeContainerOptions): Promise<No
       killNow();
       const exited = launch.exitCode !== null || launch.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => launch.once("exit", () => r()));
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      live.delete(launch.pid!);
+      unhook();
       const errors: string[] = [];
       for (const cg of cgroups) {
         const deadline = Date.now() + 10_000;

@@ -1,12 +1,13 @@
 // A real OCI registry for the cluster tier (CNCF distribution, loopback only) and a push of an OCI
 // image layout archive to it over the distribution API, returning the pull-by-digest reference.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureBinary } from "./binaries.js";
 import { freePort } from "./controlplane.js";
+import { onExit } from "./exit-hooks.js";
 
 const run = promisify(execFile);
 
@@ -26,10 +27,6 @@ interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-const live = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
-});
 
 export async function startRegistry(): Promise<Registry> {
   const bin = await ensureBinary("registry");
@@ -50,8 +47,10 @@ export async function startRegistry(): Promise<Registry> {
   // OTEL_TRACES_EXPORTER=none: distribution v3 otherwise tries to export traces to localhost:4318.
   const child = spawn(bin, ["serve", config], { stdio: ["ignore", log, log], env: { ...process.env, OTEL_TRACES_EXPORTER: "none" } });
   closeSync(log);
-  live.add(child);
-  child.on("exit", () => live.delete(child));
+  const unhook = onExit(() => {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
@@ -61,6 +60,7 @@ export async function startRegistry(): Promise<Registry> {
       clearTimeout(t);
     }
     rmSync(dir, { recursive: true, force: true });
+    unhook();
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
