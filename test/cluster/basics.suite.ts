@@ -18,7 +18,7 @@ export function basicsSuite(cluster: ClusterHandle): void {
       const n = nodes.items[0]!;
       assert.equal(n.status.conditions.find((x) => x.type === "Ready")?.status, "True");
       assert.equal(n.status.addresses.find((a) => a.type === "InternalIP")?.address, c.nodeIP);
-      assert.match(n.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\/v?2\./);
+      assert.match(n.status.nodeInfo.containerRuntimeVersion, c.containerd === "2" ? /^containerd:\/\/v?2\.4\./ : /^containerd:\/\/1\.6\./);
       assert.equal(n.status.nodeInfo.kubeletVersion, "v1.34.4");
       assert.equal(n.spec.podCIDR, "10.244.0.0/24", "the controller-manager allocated the node's pod CIDR");
       const version = await c.kubectl(["version", "-o", "json"]);

@@ -18,7 +18,10 @@ const handle = () => {
 describe("cluster tier: a real single-node cluster", { timeout: 900_000 }, () => {
   before(async () => {
     if (process.getuid?.() !== 0) throw new Error("the cluster tier needs root (namespaces, cgroups, mounts)");
-    cluster = await startKubeCluster();
+    // SANDBOX_CLUSTER_CONTAINERD=1.6 runs the same suites on Debian's containerd 1.6 (docs/development.md).
+    const containerd = process.env.SANDBOX_CLUSTER_CONTAINERD ?? "2";
+    if (containerd !== "2" && containerd !== "1.6") throw new Error(`SANDBOX_CLUSTER_CONTAINERD=${containerd}: use 2 or 1.6`);
+    cluster = await startKubeCluster({ containerd });
     process.stderr.write(`[cluster] time to cluster ready: ${(cluster.readyMs / 1000).toFixed(1)} s\n`);
   });
   after(async () => {

@@ -20,9 +20,14 @@ export async function gvisorPayload(containerd: "1.6" | "2"): Promise<string> {
     symlinkSync(shim, join(dir, "containerd-shim-runsc-v1"));
     return dir;
   }
-  writeFileSync(
-    join(dir, "containerd-shim-runsc-v1"),
-    `#!/bin/sh
+  writeFileSync(join(dir, "containerd-shim-runsc-v1"), shimAdapter16(shim));
+  chmodSync(join(dir, "containerd-shim-runsc-v1"), 0o755);
+  return dir;
+}
+
+/** The containerd 1.6 adapter script around gVisor's shim at `shim` (see gvisorPayload). */
+export function shimAdapter16(shim: string): string {
+  return `#!/bin/sh
 # containerd 1.6 adapter for gVisor's shim (see test/harness/gvisor.ts).
 for a in "$@"; do [ "$a" = start ] && is_start=1; done
 if [ -n "$is_start" ]; then
@@ -34,8 +39,5 @@ if [ -n "$is_start" ]; then
   exit 0
 fi
 exec ${shim} "$@"
-`,
-  );
-  chmodSync(join(dir, "containerd-shim-runsc-v1"), 0o755);
-  return dir;
+`;
 }

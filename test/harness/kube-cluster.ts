@@ -10,7 +10,7 @@ import { freePort, startControlPlane, type ControlPlane } from "./controlplane.j
 import { onExit } from "./exit-hooks.js";
 import { diffHost, readSysctls, restoreHostNetwork, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
 import { buildImageArchive, PAUSE_IMAGES, TEST_IMAGE } from "./images.js";
-import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, nodeFiles, type NodeSettings } from "./node-config.js";
+import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, NODE_RUNSC_SHIM_16, nodeFiles, type NodeSettings } from "./node-config.js";
 import { startNodeContainer, type Bind, type NodeContainer } from "./node-container.js";
 import { ensureNodeRootfs } from "./node-rootfs.js";
 import { startRegistry, type Registry } from "./registry.js";
@@ -21,6 +21,8 @@ export const POD_CIDR = "10.244.0.0/24";
 
 export interface KubeClusterOptions {
   nodeName?: string;
+  /** The node's containerd: 2.4.2 from the harness cache (default) or Debian's 1.6 in the rootfs. */
+  containerd?: "2" | "1.6";
   /** Configure a runsc handler by hand in the node's containerd (the harness's own gVisor check). */
   gvisorByHand?: boolean;
   log?: (line: string) => void;
@@ -32,6 +34,7 @@ export interface KubeCluster {
   registry: Registry;
   nodeName: string;
   nodeIP: string;
+  containerd: "2" | "1.6";
   /** Pull-by-digest references in the local registry. */
   images: { pause: string; busybox: string };
   kubeconfigPath: string;
@@ -79,14 +82,16 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   }
 }
 
-const NODE_BINARIES = ["containerd2", "containerd2-shim-runc-v2", "ctr2", "kubelet", "kube-proxy", "runsc", "containerd-shim-runsc-v1"] as const;
+const CONTAINERD2 = ["containerd2", "containerd2-shim-runc-v2", "ctr2", "containerd-shim-runsc-v1"] as const;
+const NODE_BINARIES = ["kubelet", "kube-proxy", "runsc"] as const;
 const CNI = ["cni-bridge", "cni-host-local", "cni-loopback", "cni-portmap"] as const;
 
 export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<KubeCluster> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => process.stderr.write(`[cluster] ${l}\n`));
   const nodeName = opts.nodeName ?? "sandbox-node";
-  for (const b of [...NODE_BINARIES, ...CNI, "kubectl", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]) await ensureBinary(b);
+  const containerd = opts.containerd ?? "2";
+  for (const b of [...CONTAINERD2, ...NODE_BINARIES, ...CNI, "kubectl", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]) await ensureBinary(b);
   const rootfs = await ensureNodeRootfs();
   const hostBefore = await snapshotHost(rootfs);
   const sysctls = readSysctls();
@@ -114,6 +119,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
 
     const settings: NodeSettings = {
       name: nodeName,
+      containerd,
       ip: nodeIP,
       podCIDR: POD_CIDR,
       clusterCIDR: CLUSTER_CIDR,
@@ -135,11 +141,11 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       "/etc/kubernetes/kubelet.conf": await cp.userKubeconfigText(`system:node:${nodeName}`, ["system:nodes"], apiURL),
       "/etc/kubernetes/kube-proxy.conf": await cp.userKubeconfigText("system:kube-proxy", [], apiURL),
     };
+    const atBin = (b: string) => ({ host: binaryPath(b), node: `${NODE_BIN}/${binaryPath(b).split("/").pop()}`, readOnly: true });
     const binds: Bind[] = [
-      ...NODE_BINARIES.map((b) => {
-        const p = binaryPath(b);
-        return { host: p, node: `${NODE_BIN}/${p.split("/").pop()}`, readOnly: true };
-      }),
+      ...NODE_BINARIES.map(atBin),
+      // containerd 1.6 is Debian's; gVisor's shim sits behind the 1.6 adapter (nodeFiles writes it).
+      ...(containerd === "2" ? CONTAINERD2.map(atBin) : [{ host: binaryPath("containerd-shim-runsc-v1"), node: NODE_RUNSC_SHIM_16, readOnly: true }]),
       { host: dirname(binaryPath("cni-bridge")), node: NODE_CNI_BIN, readOnly: true },
     ];
     const node = await startNodeContainer({ name: nodeName, rootfs, binds, files, realDirs: ["/var/lib/containerd", "/var/lib/kubelet"] });
@@ -152,7 +158,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       restoreSysctls(sysctls);
     });
     cleanups.push(async () => unhook());
-    log(`node ${nodeName} booted (systemd PID ${node.pid}) at ${Date.now() - t0} ms`);
+    log(`node ${nodeName} (containerd ${containerd}) booted (systemd PID ${node.pid}) at ${Date.now() - t0} ms`);
 
     const diag = async () =>
       [
@@ -169,7 +175,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     await until("default ServiceAccount and kube-root-ca.crt", async () => (await kubectl(["get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", "default", "-o", "name"])).trim().split("\n").length === 2, 60_000, diag);
     const readyMs = Date.now() - t0;
     log(`cluster ready in ${readyMs} ms`);
-    return { cp, node, registry, nodeName, nodeIP, images, kubeconfigPath: cp.kubeconfigPath, kubectl, readyMs, hostBefore, stop: teardown };
+    return { cp, node, registry, nodeName, nodeIP, containerd, images, kubeconfigPath: cp.kubeconfigPath, kubectl, readyMs, hostBefore, stop: teardown };
   } catch (e) {
     const left = await teardown();
     throw new Error(`cluster did not start: ${(e as Error).message}${left.length ? `\nafter teardown: ${left.join("; ")}` : ""}`, { cause: e });

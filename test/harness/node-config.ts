@@ -1,15 +1,20 @@
 // The files that make the node container a Kubernetes node: containerd 2.x, kubelet and kube-proxy
 // as systemd units with their configs, the CNI bridge network, the local registry's hosts.toml.
 import { ENV_CRI_KEYS } from "./containerd.js";
+import { shimAdapter16 } from "./gvisor.js";
 
 /** Where the harness puts its binaries inside the node (bind-mounted from the host cache). */
 export const NODE_BIN = "/usr/local/bin";
 export const NODE_CNI_BIN = "/opt/cni/bin";
 export const NODE_PKI = "/etc/kubernetes/pki";
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
+/** containerd 1.6 only: gVisor's shim proper, behind the adapter at NODE_BIN (test/harness/gvisor.ts). */
+export const NODE_RUNSC_SHIM_16 = "/usr/local/lib/sandbox-operator-harness/containerd-shim-runsc-v1";
 
 export interface NodeSettings {
   name: string;
+  /** containerd 2.4.2 from the harness cache, or Debian's 1.6 from the rootfs with its own unit. */
+  containerd: "2" | "1.6";
   /** eth0's address: the node's InternalIP (the node shares the host's network namespace). */
   ip: string;
   /** This node's pod range (the bridge's host-local IPAM subnet), e.g. 10.244.0.0/24. */
@@ -31,8 +36,15 @@ export interface NodeSettings {
   gvisorByHand: boolean;
 }
 
-/** containerd 2.x (config version 3), as a node admin would write it for a kubeadm-style node. */
 export function containerdConfig(s: NodeSettings): string {
+  return s.containerd === "1.6" ? containerdConfig16(s) : containerdConfig2(s);
+}
+
+/**
+ * containerd 2.x, config version 3 (2.4 migrates it to 4 on load, with a warning; 3 is what
+ * 2.0-2.3 read too), as a node admin would write it for a kubeadm-style node.
+ */
+function containerdConfig2(s: NodeSettings): string {
   const rt = `plugins.'io.containerd.cri.v1.runtime'`;
   return [
     "version = 3",
@@ -55,6 +67,34 @@ export function containerdConfig(s: NodeSettings): string {
     `  sandbox = '${s.pauseImage}'`,
     `[plugins.'io.containerd.cri.v1.images'.registry]`,
     `  config_path = '/etc/containerd/certs.d'`,
+    "",
+  ].join("\n");
+}
+
+/** Debian's containerd 1.6 config.toml (version 2) with what a kubeadm-style node adds. */
+function containerdConfig16(s: NodeSettings): string {
+  const cri = `plugins."io.containerd.grpc.v1.cri"`;
+  return [
+    "version = 2",
+    "",
+    "[plugins]",
+    `  [${cri}]`,
+    ...ENV_CRI_KEYS.map((k) => `    ${k}`),
+    `    sandbox_image = "${s.pauseImage}"`,
+    `    [${cri}.containerd]`,
+    `      default_runtime_name = "runc"`,
+    `      [${cri}.containerd.runtimes.runc]`,
+    `        runtime_type = "io.containerd.runc.v2"`,
+    `        [${cri}.containerd.runtimes.runc.options]`,
+    `          SystemdCgroup = true`,
+    ...(s.gvisorByHand ? [`      [${cri}.containerd.runtimes.runsc]`, `        runtime_type = "io.containerd.runsc.v1"`] : []),
+    `    [${cri}.cni]`,
+    `      bin_dir = "${NODE_CNI_BIN}"`,
+    `      conf_dir = "/etc/cni/net.d"`,
+    `    [${cri}.registry]`,
+    `      config_path = "/etc/containerd/certs.d"`,
+    `  [plugins."io.containerd.internal.v1.opt"]`,
+    `    path = "/var/lib/containerd/opt"`,
     "",
   ].join("\n");
 }
@@ -194,12 +234,15 @@ export function cniConflist(s: NodeSettings): string {
   );
 }
 
-/** Every file the node needs at boot, by node path (certificates and kubeconfigs come from the caller). */
+/**
+ * Every file the node needs at boot, by node path (certificates and kubeconfigs come from the
+ * caller). containerd 1.6 keeps Debian's own unit.
+ */
 export function nodeFiles(s: NodeSettings): Record<string, string> {
   return {
     "/etc/containerd/config.toml": containerdConfig(s),
     [`/etc/containerd/certs.d/${s.registry}/hosts.toml`]: registryHostsToml(s.registry),
-    "/etc/systemd/system/containerd.service": containerdUnit(),
+    ...(s.containerd === "2" ? { "/etc/systemd/system/containerd.service": containerdUnit() } : { [`${NODE_BIN}/containerd-shim-runsc-v1`]: shimAdapter16(NODE_RUNSC_SHIM_16) }),
     "/etc/kubernetes/kubelet-config.json": kubeletConfig(s),
     "/etc/systemd/system/kubelet.service": kubeletUnit(s),
     "/etc/kubernetes/kube-proxy.json": kubeProxyConfig(s),

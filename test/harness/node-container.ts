@@ -24,7 +24,7 @@ export interface NodeContainerOptions {
   rootfs: string;
   /** Directories or files bound into the node (harness binaries, certificates). */
   binds?: Bind[];
-  /** Files written into the node before it boots: absolute node path -> content (mode 0644, or 0755 for .sh). */
+  /** Files written into the node before it boots: absolute node path -> content (mode 0644; 0755 for .sh and under /usr/local/bin). */
   files?: Record<string, string>;
   /** Node paths that must not live on the overlay (containerd's snapshots are overlays themselves). */
   realDirs?: string[];
@@ -222,7 +222,7 @@ export async function startNodeContainer(opts: NodeContainerOptions): Promise<No
     mkdirSync(dirname(hp), { recursive: true });
     rmSync(hp, { force: true });
     writeFileSync(hp, content);
-    if (p.endsWith(".sh")) chmodSync(hp, 0o755);
+    if (p.endsWith(".sh") || p.startsWith("/usr/local/bin/")) chmodSync(hp, 0o755);
   }
 
   const hs = hierarchies();

@@ -3,7 +3,9 @@
 import { binaryPath } from "./binaries.js";
 import { startKubeCluster } from "./kube-cluster.js";
 
-const cluster = await startKubeCluster();
+// --containerd=1.6: Debian's containerd in the node instead of 2.4.2.
+const containerd = process.argv.includes("--containerd=1.6") ? "1.6" : "2";
+const cluster = await startKubeCluster({ containerd });
 const kubectl = binaryPath("kubectl");
 console.log(`cluster ready in ${(cluster.readyMs / 1000).toFixed(1)} s`);
 console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
