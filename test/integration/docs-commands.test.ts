@@ -37,6 +37,7 @@ const ALLOWED: Array<{ pattern: RegExp; reason: string }> = [
   { pattern: /^ctr -n k8s\.io images import /, reason: "imports the image into a node's containerd (image.test.ts does the same)" },
   { pattern: /^export [A-Z_]+=/, reason: "sets a variable in the reader's shell" },
   { pattern: /^npx tsx test\/harness\/serve\.ts$/, reason: "starts a long-running control plane for manual tests (harness.test.ts covers it)" },
+  { pattern: /^npx tsx test\/harness\/serve-cluster\.ts$/, reason: "starts the cluster tier's cluster until Ctrl-C for debugging (test/cluster/cluster.test.ts starts and stops the same cluster)" },
   { pattern: /^node --import tsx --test test\/\S+\.test\.ts$/, reason: "runs one test file" },
   { pattern: /^node dist\/src\/agent\/main\.js /, reason: "starts the agent on a node (agent flags: agent-loop.test.ts)" },
 ];
