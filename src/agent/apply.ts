@@ -38,8 +38,19 @@ export interface NodeAgentOptions {
   containerdBinary?: string;
   kataDir?: string;
   log: Logger;
+  /** How handlers are proven; default: sandboxes made directly through CRI (nodes without a kubelet). */
+  verifier?: HandlerVerifier;
   /** Fault injection for crash tests: the process SIGKILLs itself at this step. */
   fault?: string;
+}
+
+/** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
+export interface HandlerVerifier {
+  readonly name: string;
+  /** handler "" = the runtime's default (a plain runc pod). */
+  verify(handler: string): Promise<VerifyResult>;
+  /** Removes what a crashed run left; returns how many. */
+  cleanup(): Promise<number>;
 }
 
 export interface Outcome {
@@ -142,8 +153,11 @@ export class NodeAgent {
     if (restart) await this.restartAndWait();
     this.state.end();
     try {
-      const cri = new CriClient(this.socket());
-      await cleanupVerifySandboxes(cri).finally(() => cri.close());
+      if (this.o.verifier) await this.o.verifier.cleanup();
+      else {
+        const cri = new CriClient(this.socket());
+        await cleanupVerifySandboxes(cri).finally(() => cri.close());
+      }
     } catch {
       // Runtime down: nothing to clean that it could show us.
     }
@@ -169,8 +183,18 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
-  /** Verifies handlers through CRI; a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
+  /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined): Promise<VerifyResult[]> {
+    const verifier = this.o.verifier;
+    if (verifier) {
+      const results: VerifyResult[] = [];
+      for (const h of handlers) {
+        const r = await verifier.verify(h.name);
+        results.push(checkIsolation(r, h, hostKernel));
+        this.o.log.info({ handler: h.name, backend: h.backend, via: verifier.name, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
+      }
+      return results;
+    }
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {

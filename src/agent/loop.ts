@@ -126,7 +126,7 @@ export class AgentLoop {
     }
     await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
     const outcome = await agent.apply(desired, async (phase) => {
-      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s) through CRI` : "verification failed; restoring the previous files" }).catch((e: Error) =>
+      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s)` : "verification failed; restoring the previous files" }).catch((e: Error) =>
         this.o.log.warn({ err: e.message }, "status write failed"),
       );
     });

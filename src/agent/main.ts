@@ -8,7 +8,9 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { logger, setLogLevel } from "../telemetry/logger.js";
 import { KubeClient } from "../kube/client.js";
 import { repoRoot } from "../manifests/image-lock.js";
-import { NodeAgent } from "./apply.js";
+import { NAMESPACE } from "../manifests/names.js";
+import { NodeAgent, type HandlerVerifier } from "./apply.js";
+import { cleanupVerifyPods, verifyHandlerWithPod } from "./verify-pod.js";
 import { AgentLoop } from "./loop.js";
 import { commandRestarter, noRestarter, systemdRestarter, type Restarter } from "./restart.js";
 
@@ -34,6 +36,8 @@ const program = new Command("sandbox-agent")
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
   .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
   .option("--verify-image <ref>", "image of the verification container (/bin/sh, uname, dmesg)", process.env.SANDBOX_VERIFY_IMAGE ?? "docker.io/library/busybox:1.36")
+  .addOption(new Option("--verify-with <how>", "prove handlers with Pods through the kubelet (clusters), or with sandboxes made directly through CRI (a node without a kubelet: the local demo, node tests)").choices(["pod", "cri"]).default("pod"))
+  .option("--namespace <ns>", "namespace of the verification Pods (the agent's own)", process.env.POD_NAMESPACE ?? NAMESPACE)
   .option("--containerd-binary <path>", "containerd used for `config default` when config.toml is missing")
   .option("--log-level <level>", "log level", process.env.LOG_LEVEL ?? "info");
 
@@ -51,6 +55,8 @@ async function main(): Promise<void> {
     configPrefix: string;
     runscFlag: string[];
     verifyImage: string;
+    verifyWith: "pod" | "cri";
+    namespace: string;
     containerdBinary?: string;
     logLevel: string;
   }>();
@@ -70,6 +76,14 @@ async function main(): Promise<void> {
       return [kv.slice(0, i), kv.slice(i + 1)];
     }),
   );
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
+  const nodeName = o.nodeName;
+  const podOpts = { kube, namespace: o.namespace, nodeName, image: o.verifyImage };
+  const verifier: HandlerVerifier | undefined =
+    o.verifyWith === "pod" ? { name: "pod", verify: (h) => verifyHandlerWithPod(podOpts, h), cleanup: () => cleanupVerifyPods(podOpts) } : undefined;
   const agent = new NodeAgent({
     hostRoot: o.hostRoot,
     criSocket: o.criSocket,
@@ -78,14 +92,11 @@ async function main(): Promise<void> {
     configPrefix: o.configPrefix || undefined,
     runscFlags,
     verifyImage: o.verifyImage,
+    verifier,
     containerdBinary: o.containerdBinary,
     log,
     fault: process.env.SANDBOX_AGENT_FAULT,
   });
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
   const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION });
   const port = Number(o.healthPort);
   const server =
@@ -102,7 +113,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, payload: o.payloadDir }, "agent starting");
+  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, verifyWith: o.verifyWith, payload: o.payloadDir }, "agent starting");
   await loop.run();
   kube.close();
 }
