@@ -36,9 +36,11 @@ export interface NodeAgentOptions {
   /** Image the verification container runs (needs /bin/sh, uname, dmesg). */
   verifyImage: string;
   containerdBinary?: string;
+  /** Host process whose mount namespace host commands run in (`containerd config default` fallback); default 1. */
+  hostPid?: number;
   kataDir?: string;
   log: Logger;
-  /** Fault injection for crash tests: the process SIGKILLs itself at this step. */
+  /** Fault injection for crash tests only (test/node/fixtures/apply-once.ts): the process SIGKILLs itself at this step. */
   fault?: string;
 }
 
@@ -92,7 +94,7 @@ export class NodeAgent {
   private engine(inv: HostInventory): Engine {
     if (inv.probe.cri.kind === "crio") return new CrioEngine(this.o.hostRoot);
     const major = Number((inv.probe.cri.version ?? "1").split(".")[0]) || 1;
-    return new ContainerdEngine({ hostRoot: this.o.hostRoot, major, containerdBinary: this.o.containerdBinary });
+    return new ContainerdEngine({ hostRoot: this.o.hostRoot, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid });
   }
 
   private runtimeLayout(l: Layout): Layout {

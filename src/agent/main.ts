@@ -28,7 +28,9 @@ const program = new Command("sandbox-agent")
   .option("--kubeconfig <path>", "kubeconfig (default: in-cluster service account or $KUBECONFIG)")
   .option("--cri-socket <path>", "CRI socket as this process sees it (default: probed under the host root)")
   .addOption(new Option("--restart-strategy <s>", "how to restart the CRI runtime").choices(["systemd", "command", "none"]).default("systemd"))
-  .option("--restart-command <cmd>", "shell command for --restart-strategy=command ($SANDBOX_RUNTIME names the runtime)")
+  .option("--restart-command <argv>", "program and arguments for --restart-strategy=command, split on spaces, no shell ($SANDBOX_RUNTIME names the runtime)")
+  .option("--runtime-unit <unit>", "systemd unit of the CRI runtime (default: containerd or crio; e.g. k3s, rke2-server)")
+  .option("--host-pid <pid>", "host process whose mount and PID namespaces host commands run in (needs hostPID)", "1")
   .option("--health-port <port>", "port for /healthz (0 = off)", "8081")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
     criSocket?: string;
     restartStrategy: "systemd" | "command" | "none";
     restartCommand?: string;
+    runtimeUnit?: string;
+    hostPid: string;
     healthPort: string;
     payloadDir?: string;
     configPrefix: string;
@@ -58,11 +62,13 @@ async function main(): Promise<void> {
   const log = logger("agent", { node: o.nodeName });
   setLogLevel(o.logLevel);
   if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
+  const hostPid = Number(o.hostPid);
+  if (!Number.isInteger(hostPid) || hostPid < 1) throw new Error(`--host-pid ${o.hostPid}: expected a process id (1 = the host's init)`);
   let restarter: Restarter;
   if (o.restartStrategy === "command") {
     if (!o.restartCommand) throw new Error("--restart-strategy=command needs --restart-command");
     restarter = commandRestarter(o.restartCommand);
-  } else restarter = o.restartStrategy === "none" ? noRestarter : systemdRestarter(o.hostRoot);
+  } else restarter = o.restartStrategy === "none" ? noRestarter : systemdRestarter({ hostPid, unit: o.runtimeUnit });
   const runscFlags = Object.fromEntries(
     o.runscFlag.map((kv) => {
       const i = kv.indexOf("=");
@@ -79,8 +85,8 @@ async function main(): Promise<void> {
     runscFlags,
     verifyImage: o.verifyImage,
     containerdBinary: o.containerdBinary,
+    hostPid,
     log,
-    fault: process.env.SANDBOX_AGENT_FAULT,
   });
   const kc = new KubeConfig();
   if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
@@ -102,7 +108,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, payload: o.payloadDir }, "agent starting");
+  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, hostPid, unit: o.runtimeUnit, payload: o.payloadDir }, "agent starting");
   await loop.run();
   kube.close();
 }

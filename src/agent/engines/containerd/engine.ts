@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parse } from "smol-toml";
 import { readOrNull } from "../../fsutil.js";
 import { CONTAINERD_DROPIN } from "../../layout.js";
+import { hostCommand } from "../../restart.js";
 import type { FileChange } from "../../txn.js";
 import type { Engine, PlanInput } from "../engine.js";
 import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock, type ContainerdConfigVersion } from "./render.js";
@@ -17,6 +18,8 @@ export interface ContainerdEngineOptions {
   major: number;
   /** containerd binary used for `containerd config default` when config.toml is missing. */
   containerdBinary?: string;
+  /** Host process whose mount namespace runs the host's own containerd when its binary cannot run here (default 1). */
+  hostPid?: number;
 }
 
 type Tree = Record<string, unknown>;
@@ -51,7 +54,11 @@ export class ContainerdEngine implements Engine {
   private defaults(): string {
     const bin = this.o.containerdBinary ?? join(this.o.hostRoot, "usr/bin/containerd");
     const attempts: Array<[string, string[]]> = [[bin, ["config", "default"]]];
-    if (this.o.hostRoot !== "/") attempts.push(["chroot", [this.o.hostRoot, "containerd", "config", "default"]]);
+    // The host's binary may need host libraries the image lacks: then run it on the host (hostPID).
+    if (this.o.hostRoot !== "/") {
+      const [cmd, ...args] = hostCommand(this.o.hostPid ?? 1, ["containerd", "config", "default"]);
+      attempts.push([cmd!, args]);
+    }
     for (const [cmd, args] of attempts) {
       try {
         const out = execFileSync(cmd, args, { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "ignore"] });
