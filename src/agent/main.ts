@@ -32,6 +32,7 @@ const program = new Command("sandbox-agent")
   .option("--runtime-unit <unit>", "systemd unit of the CRI runtime (default: containerd or crio; e.g. k3s, rke2-server)")
   .option("--host-pid <pid>", "host process whose mount and PID namespaces host commands run in (needs hostPID)", "1")
   .option("--health-port <port>", "port for /healthz (0 = off)", "8081")
+  .option("--retry-backoff <seconds>", "first wait before retrying after a failed runtime restart (doubles, up to 10 minutes)", "30")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
   .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     runtimeUnit?: string;
     hostPid: string;
     healthPort: string;
+    retryBackoff: string;
     payloadDir?: string;
     configPrefix: string;
     runscFlag: string[];
@@ -64,6 +66,8 @@ async function main(): Promise<void> {
   if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
   const hostPid = Number(o.hostPid);
   if (!Number.isInteger(hostPid) || hostPid < 1) throw new Error(`--host-pid ${o.hostPid}: expected a process id (1 = the host's init)`);
+  const retryBaseMs = Number(o.retryBackoff) * 1000;
+  if (!(retryBaseMs > 0)) throw new Error(`--retry-backoff ${o.retryBackoff}: expected a number of seconds > 0`);
   let restarter: Restarter;
   if (o.restartStrategy === "command") {
     if (!o.restartCommand) throw new Error("--restart-strategy=command needs --restart-command");
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
   if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
   else kc.loadFromDefault();
   const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
-  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION });
+  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION, retryBaseMs });
   const port = Number(o.healthPort);
   const server =
     port > 0

@@ -10,7 +10,7 @@ interface Descriptor {
 }
 
 /** Extracts the archive and applies its layers in manifest order with tar (our images carry no whiteouts). */
-export function unpackImage(archive: string, dir = mkdtempSync(join(tmpdir(), "sandbox-operator-rootfs-"))): { rootfs: string; cleanup(): void } {
+export function unpackImage(archive: string, dir = mkdtempSync(join(tmpdir(), "sandbox-operator-rootfs-"))): UnpackedImage {
   const layout = join(dir, "oci");
   const rootfs = join(dir, "rootfs");
   mkdirSync(layout, { recursive: true });
@@ -19,9 +19,17 @@ export function unpackImage(archive: string, dir = mkdtempSync(join(tmpdir(), "s
   const blob = (d: string) => join(layout, "blobs", "sha256", d.replace(/^sha256:/, ""));
   const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as { manifests: Descriptor[] };
   if (index.manifests.length !== 1) throw new Error(`${archive}: expected one manifest in index.json, found ${index.manifests.length}`);
-  const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), "utf8")) as { layers: Descriptor[] };
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), "utf8")) as { config: Descriptor; layers: Descriptor[] };
   for (const l of manifest.layers) execFileSync("tar", ["-xzf", blob(l.digest), "-C", rootfs, "--no-same-owner"]);
-  return { rootfs, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const config = JSON.parse(readFileSync(blob(manifest.config.digest), "utf8")) as { config: { Env?: string[] } };
+  return { rootfs, env: config.config.Env ?? [], cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface UnpackedImage {
+  rootfs: string;
+  /** The image config's Env (PATH=/usr/bin:/bin ...), which a container runtime would set. */
+  env: string[];
+  cleanup(): void;
 }
 
 export interface PodLikeOptions {
@@ -34,7 +42,8 @@ export interface PodLikeOptions {
  * the root file system bind-mounted read-only (readOnlyRootFilesystem), /proc of this PID
  * namespace (the pod's hostPID), /dev, and each bind. Stays in this PID and network namespace.
  */
-export function spawnFromImage(rootfs: string, argv: string[], opts: PodLikeOptions = {}): ChildProcess {
+export function spawnFromImage(image: UnpackedImage, argv: string[], opts: PodLikeOptions = {}): ChildProcess {
+  const rootfs = image.rootfs;
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const binds = Object.entries(opts.binds ?? {});
   const script = [
@@ -47,15 +56,16 @@ export function spawnFromImage(rootfs: string, argv: string[], opts: PodLikeOpti
     'mount -t proc proc "$R/proc"',
     'mount --rbind /dev "$R/dev"',
     'mount -o remount,bind,ro "$R"',
-    `exec chroot "$R" ${argv.map(q).join(" ")}`,
+    // Only the image's environment, as a container runtime gives it.
+    `exec /usr/bin/env -i ${image.env.map(q).join(" ")} /usr/sbin/chroot "$R" ${argv.map(q).join(" ")}`,
   ].join("\n");
   return spawn("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /** Runs argv from the image to completion; its exit code and output. */
-export function runFromImage(rootfs: string, argv: string[], opts: PodLikeOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runFromImage(image: UnpackedImage, argv: string[], opts: PodLikeOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawnFromImage(rootfs, argv, opts);
+    const p = spawnFromImage(image, argv, opts);
     let stdout = "";
     let stderr = "";
     p.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -3,7 +3,7 @@
 // /host) against a real kube-apiserver and a real containerd 1.6 serving CRI under that host root.
 import assert from "node:assert/strict";
 import { type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +15,7 @@ import { AGENT_HOST_ROOT, ENTRYPOINTS, NODE_BIN } from "../../src/manifests/name
 import { eventually, installCrds } from "../harness/cluster.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
-import { runFromImage, spawnFromImage, unpackImage } from "../harness/image-rootfs.js";
+import { runFromImage, spawnFromImage, unpackImage, type UnpackedImage } from "../harness/image-rootfs.js";
 import { cleanup, hostRoot } from "./helpers.js";
 
 type SN = Omit<SandboxNode, "metadata"> & KubeObject;
@@ -23,7 +23,7 @@ const NODE = "image-agent-node";
 
 describe("the agent from the operator image's files, as its DaemonSet pod runs it", { concurrency: false }, () => {
   let work: string;
-  let image: { rootfs: string; cleanup(): void };
+  let image: UnpackedImage;
   let cp: Awaited<ReturnType<typeof testControlPlane>>;
   let kube: KubeClient;
   let c: Containerd;
@@ -35,6 +35,13 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
   const kubeDir = () => dirname(cp.kubeconfigPath);
   const inPod = (args: string[]) => [NODE_BIN, ENTRYPOINTS.agent, "--node-name", NODE, "--host-root", AGENT_HOST_ROOT, "--kubeconfig", `/kube/${basename(cp.kubeconfigPath)}`, "--health-port", "0", ...args];
   const binds = () => ({ [root]: AGENT_HOST_ROOT, [kubeDir()]: "/kube" });
+
+  function startAgent(args: string[]): void {
+    agentLog = "";
+    agent = spawnFromImage(image, inPod(args), { binds: binds() });
+    agent.stdout!.on("data", (d: Buffer) => (agentLog += d.toString()));
+    agent.stderr!.on("data", (d: Buffer) => (agentLog += d.toString()));
+  }
 
   async function stopAgent(): Promise<void> {
     if (agent && agent.exitCode === null && agent.signalCode === null) {
@@ -71,15 +78,13 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
   });
 
   it("nsenter from the image runs (util-linux)", async () => {
-    const r = await runFromImage(image.rootfs, ["/usr/bin/nsenter", "--version"]);
+    const r = await runFromImage(image, ["/usr/bin/nsenter", "--version"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^nsenter from util-linux \d/);
   });
 
   it("starts, loads the CRI proto from the image and reports the containerd it asked over CRI", async () => {
-    agent = spawnFromImage(image.rootfs, inPod(["--restart-strategy", "none"]), { binds: binds() });
-    agent.stdout!.on("data", (d: Buffer) => (agentLog += d.toString()));
-    agent.stderr!.on("data", (d: Buffer) => (agentLog += d.toString()));
+    startAgent(["--restart-strategy", "none"]);
     const o = await eventually("the agent from the image reports Waiting", async () => {
       if (agent!.exitCode !== null) assert.fail(`the agent exited ${agent!.exitCode}:\n${agentLog}`);
       const x = await get();
@@ -89,6 +94,26 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
     assert.equal(cri.kind, "containerd");
     assert.match(cri.version ?? "", /^1\.6\./, "the version came from CRI Version (binaries alone give none)");
     assert.equal(cri.socket, `${AGENT_HOST_ROOT}/run/containerd/containerd.sock`);
+    await stopAgent();
+  });
+
+  it("restarts through the image's nsenter and the host's systemctl; where that fails (PID 1 not systemd here) it reports Degraded, restores the files and keeps running", async () => {
+    const original = readFileSync(c.configPath);
+    // This process stands in for the host's PID 1 (this VM's own PID 1 cannot be entered).
+    startAgent(["--restart-strategy", "systemd", "--host-pid", String(process.pid), "--config-prefix", root, "--retry-backoff", "60"]);
+    await kube.mergePatch("SandboxNode", NODE, { spec: { proceed: true, desired: { hash: "image0000000001", handlers: [{ name: "sandboxed", backend: "gvisor", general: true }] } } });
+    const o = await eventually("Degraded RuntimeRestartFailed", async () => {
+      if (agent!.exitCode !== null) assert.fail(`the agent exited ${agent!.exitCode}:\n${agentLog}`);
+      const x = await get();
+      return x.status?.conditions?.find((k) => k.type === "Degraded" && k.reason === "RuntimeRestartFailed") && x;
+    }, 60_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${agentLog}`));
+    const degraded = o.status!.conditions!.find((k) => k.type === "Degraded")!;
+    assert.equal(degraded.status, "True");
+    assert.equal(o.status!.conditions!.find((k) => k.type === "Progressing")!.status, "False");
+    // systemctl's own words: the host's systemctl ran, in the host's namespaces, through the image's nsenter.
+    assert.match(degraded.message, new RegExp(`^host PID ${process.pid} is not systemd \\(System has not been booted with systemd as init system`), degraded.message);
+    assert.ok(readFileSync(c.configPath).equals(original), "config.toml restored byte-for-byte");
+    assert.equal(agent!.exitCode, null, "no crash loop: the agent keeps running");
     await stopAgent();
   });
 });
