@@ -12,7 +12,7 @@ import { CrioEngine } from "./engines/crio/engine.js";
 import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "./gvisor/render.js";
 import { renderKataConfigs } from "./kata/render.js";
-import { runscConfigPath, type Layout } from "./layout.js";
+import { INSTALL_DIR, runscConfigPath, type Layout } from "./layout.js";
 import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
@@ -37,6 +37,8 @@ export interface NodeAgentOptions {
   /** Image the verification container runs (needs /bin/sh, uname, dmesg). */
   verifyImage: string;
   containerdBinary?: string;
+  /** containerd's config.toml to edit (host path); default: the one the containerd process runs with (probe). */
+  containerdConfig?: string;
   /** Host process whose mount namespace host commands run in (`containerd config default` fallback); default 1. */
   hostPid?: number;
   kataDir?: string;
@@ -66,11 +68,21 @@ export class NodeAgent {
   }
 
   private local = (hostPath: string) => join(this.o.hostRoot, hostPath);
+  /** Our files outside the install dir are CRI drop-ins, which the runtime reads only at start. */
+  private restartsOnChange = (path: string) => !path.startsWith(this.local(INSTALL_DIR) + "/");
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
   /** Probes the host; KVM's test guest boots only on the first probe of this process. */
   async probe(): Promise<Probe> {
-    this.inventory = await probeHostDetailed({ hostRoot: this.o.hostRoot, criSocket: this.o.criSocket, payloadDir: this.o.payloadDir, kataDir: this.o.kataDir, kvm: this.inventory?.probe.kvm });
+    this.inventory = await probeHostDetailed({
+      hostRoot: this.o.hostRoot,
+      criSocket: this.o.criSocket,
+      containerdConfig: this.o.containerdConfig,
+      configPrefix: this.o.configPrefix,
+      payloadDir: this.o.payloadDir,
+      kataDir: this.o.kataDir,
+      kvm: this.inventory?.probe.kvm,
+    });
     return this.inventory.probe;
   }
 
@@ -83,7 +95,7 @@ export class NodeAgent {
   private engine(inv: HostInventory): Engine {
     if (inv.probe.cri.kind === "crio") return new CrioEngine(this.o.hostRoot);
     const major = Number((inv.probe.cri.version ?? "1").split(".")[0]) || 1;
-    return new ContainerdEngine({ hostRoot: this.o.hostRoot, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid });
+    return new ContainerdEngine({ hostRoot: this.o.hostRoot, configPath: inv.containerdConfig, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid });
   }
 
   private runtimeLayout(l: Layout): Layout {
@@ -112,7 +124,7 @@ export class NodeAgent {
     }
     // Files we wrote earlier that this desired state no longer needs.
     const wanted = new Set(changes.map((c) => c.path));
-    for (const p of st?.owned ?? []) if (!wanted.has(p)) changes.push({ path: p, content: null, foreign: false, restart: p.includes("/containerd/") || p.includes("/crio/") });
+    for (const p of st?.owned ?? []) if (!wanted.has(p)) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
     return changes;
   }
 
@@ -316,7 +328,7 @@ export class NodeAgent {
     if (!st) return outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
     const engine = this.engine(inv);
     const changes: FileChange[] = [];
-    for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: p.includes("/containerd/") || p.includes("/crio/") });
+    for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
     for (const e of st.edited) {
       const b = this.state.backup(e.path);
       const cur = readOrNull(e.path);

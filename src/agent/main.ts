@@ -26,7 +26,8 @@ const program = new Command("sandbox-agent")
   .option("--node-name <name>", "this node's name (= its SandboxNode)", process.env.NODE_NAME)
   .option("--host-root <dir>", "where the host's filesystem is mounted", "/host")
   .option("--kubeconfig <path>", "kubeconfig (default: in-cluster service account or $KUBECONFIG)")
-  .option("--cri-socket <path>", "CRI socket as this process sees it (default: probed under the host root)")
+  .option("--cri-socket <path>", "CRI socket as this process sees it (default: the kubelet's containerd found in /proc, else the well-known sockets under the host root)")
+  .option("--containerd-config <path>", "containerd config.toml to edit, as a host path (default: the --config of the containerd process serving CRI, else /etc/containerd/config.toml)")
   .addOption(new Option("--restart-strategy <s>", "how to restart the CRI runtime").choices(["systemd", "command", "none"]).default("systemd"))
   .option("--restart-command <argv>", "program and arguments for --restart-strategy=command, split on spaces, no shell ($SANDBOX_RUNTIME names the runtime)")
   .option("--runtime-unit <unit>", "systemd unit of the CRI runtime (default: containerd or crio; e.g. k3s, rke2-server)")
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     hostRoot: string;
     kubeconfig?: string;
     criSocket?: string;
+    containerdConfig?: string;
     restartStrategy: "systemd" | "command" | "none";
     restartCommand?: string;
     runtimeUnit?: string;
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
   const agent = new NodeAgent({
     hostRoot: o.hostRoot,
     criSocket: o.criSocket,
+    containerdConfig: o.containerdConfig,
     payloadDir: o.payloadDir,
     restarter,
     configPrefix: o.configPrefix || undefined,

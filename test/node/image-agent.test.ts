@@ -84,7 +84,8 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
   });
 
   it("starts, loads the CRI proto from the image and reports the containerd it asked over CRI", async () => {
-    startAgent(["--restart-strategy", "none"]);
+    // --config-prefix: this test's containerd sees the host root's files under their temp path.
+    startAgent(["--restart-strategy", "none", "--config-prefix", root]);
     const o = await eventually("the agent from the image reports Waiting", async () => {
       if (agent!.exitCode !== null) assert.fail(`the agent exited ${agent!.exitCode}:\n${agentLog}`);
       const x = await get();
@@ -94,6 +95,9 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
     assert.equal(cri.kind, "containerd");
     assert.match(cri.version ?? "", /^1\.6\./, "the version came from CRI Version (binaries alone give none)");
     assert.equal(cri.socket, `${AGENT_HOST_ROOT}/run/containerd/containerd.sock`);
+    // Found in the host's /proc (hostPID), its --config mapped to a host path.
+    assert.equal(cri.configPath, "/etc/containerd/config.toml");
+    assert.match(cri.source ?? "", new RegExp(`^containerd pid \\d+ \\(--config ${root}/etc/containerd/config.toml, --address ${root}/run/containerd/containerd.sock\\) the only containerd serving a socket under the host root; config /etc/containerd/config.toml from its --config; CRI answered on /host/run/containerd/containerd.sock$`), cri.source);
     await stopAgent();
   });
 

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { readOrNull } from "../../fsutil.js";
-import { CONTAINERD_DROPIN } from "../../layout.js";
+import { containerdDropIn } from "../../layout.js";
 import { hostCommand } from "../../restart.js";
 import type { FileChange } from "../../txn.js";
 import type { Engine, PlanInput } from "../engine.js";
@@ -14,6 +14,8 @@ export const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
 
 export interface ContainerdEngineOptions {
   hostRoot: string;
+  /** The config.toml this containerd runs with, as a host path (probe: its --config); default /etc/containerd/config.toml. */
+  configPath?: string;
   /** Major version from the CRI Version call (1 or 2). */
   major: number;
   /** containerd binary used for `containerd config default` when config.toml is missing. */
@@ -44,10 +46,14 @@ export class ContainerdEngine implements Engine {
   readonly kind = "containerd" as const;
   readonly describe: string;
   private readonly configPath: string;
+  /** Host path of our 2.x drop-in. */
+  private readonly dropIn: string;
 
   constructor(private readonly o: ContainerdEngineOptions) {
-    this.configPath = join(o.hostRoot, CONTAINERD_CONFIG);
-    this.describe = o.major >= 2 ? `containerd ${o.major}.x (drop-in ${CONTAINERD_DROPIN} + imports)` : `containerd 1.x (${CONTAINERD_CONFIG}, in place)`;
+    const config = o.configPath ?? CONTAINERD_CONFIG;
+    this.configPath = join(o.hostRoot, config);
+    this.dropIn = containerdDropIn(config);
+    this.describe = o.major >= 2 ? `containerd ${o.major}.x (drop-in ${this.dropIn} + imports in ${config})` : `containerd 1.x (${config}, in place)`;
   }
 
   /** containerd's own defaults, for a host without config.toml (a file with only our tables would drop CRI defaults before 2.0). */
@@ -97,8 +103,8 @@ export class ContainerdEngine implements Engine {
   }
 
   private planV2(input: PlanInput): FileChange[] {
-    const dropIn = join(this.o.hostRoot, CONTAINERD_DROPIN);
-    const importPath = input.runtimePath(CONTAINERD_DROPIN);
+    const dropIn = join(this.o.hostRoot, this.dropIn);
+    const importPath = input.runtimePath(this.dropIn);
     const changes: FileChange[] = [];
     const current = readOrNull(this.configPath)?.toString("utf8") ?? null;
     const base = current ?? "version = 3\n";
@@ -118,7 +124,7 @@ export class ContainerdEngine implements Engine {
 
   unedit(path: string, current: string, input: Pick<PlanInput, "runtimePath">): string {
     if (this.o.major < 2) return stripManagedBlock(current);
-    const imp = JSON.stringify(input.runtimePath(CONTAINERD_DROPIN));
+    const imp = JSON.stringify(input.runtimePath(this.dropIn));
     return current
       .split("\n")
       .map((l) => (/^imports\s*=/.test(l) ? l.replace(`, ${imp}`, "").replace(`${imp}, `, "").replace(imp, "") : l))
