@@ -391,6 +391,9 @@ export function agent(opts: DeployOptions): Manifest[] {
           // A node agent must run on tainted nodes too (control-plane, dedicated pools).
           tolerations: [{ operator: "Exists" }],
           terminationGracePeriodSeconds: 60,
+          // The host's PID namespace: PID 1 is the host's init, whose namespaces `nsenter` enters to run
+          // the host's `systemctl restart`, and /proc shows the CRI runtime's process with its --config.
+          hostPID: true,
           containers: [
             {
               name: "agent",
@@ -403,8 +406,8 @@ export function agent(opts: DeployOptions): Manifest[] {
               ports: [{ name: "health", containerPort: PORTS.health, protocol: "TCP" }],
               livenessProbe: probes.livenessProbe,
               resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-              // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and restarting the
-              // node's CRI runtime through systemd, need it. No host network, PID or IPC namespace.
+              // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and entering PID 1's
+              // namespaces to restart the node's CRI runtime, need it. No host network or IPC namespace.
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
               volumeMounts: [{ name: "host-root", mountPath: AGENT_HOST_ROOT, mountPropagation: "HostToContainer" }],
             },

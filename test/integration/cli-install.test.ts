@@ -78,6 +78,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     const podSpec = (ds.spec as { template: { spec: Record<string, unknown> } }).template.spec;
     assert.deepEqual(podSpec.nodeSelector, { "sandboxing.dev/agent": "true", "kubernetes.io/os": "linux" });
     assert.equal(podSpec.priorityClassName, "system-node-critical");
+    assert.equal(podSpec.hostPID, true, "the agent needs the host's PID 1 (nsenter ... systemctl) and /proc (runtime discovery)");
     const dep = await client.get<Obj>("Deployment", CONTROLLER, NAMESPACE);
     assert.equal((dep.spec as { replicas: number }).replicas, 2);
     assert.match(JSON.stringify(dep.spec), /@sha256:[0-9a-f]{64}/, "the image is pinned by digest");
