@@ -38,7 +38,7 @@ describe("a failed runtime restart: Degraded RuntimeRestartFailed, files restore
     let log = "";
     const proc = spawn(
       process.execPath,
-      ["--import", "tsx", MAIN, "--node-name", node, "--host-root", root, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--payload-dir", payload, "--config-prefix", root, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0", ...args],
+      ["--import", "tsx", MAIN, "--node-name", node, "--host-root", root, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--payload-dir", payload, "--config-prefix", root, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0", "--verify-with", "cri", ...args],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));

@@ -33,7 +33,7 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
 
   const get = () => kube.get<SN>("SandboxNode", NODE);
   const kubeDir = () => dirname(cp.kubeconfigPath);
-  const inPod = (args: string[]) => [NODE_BIN, ENTRYPOINTS.agent, "--node-name", NODE, "--host-root", AGENT_HOST_ROOT, "--kubeconfig", `/kube/${basename(cp.kubeconfigPath)}`, "--health-port", "0", ...args];
+  const inPod = (args: string[]) => [NODE_BIN, ENTRYPOINTS.agent, "--node-name", NODE, "--host-root", AGENT_HOST_ROOT, "--kubeconfig", `/kube/${basename(cp.kubeconfigPath)}`, "--health-port", "0", "--verify-with", "cri", ...args];
   const binds = () => ({ [root]: AGENT_HOST_ROOT, [kubeDir()]: "/kube" });
 
   function startAgent(args: string[]): void {
