@@ -208,7 +208,7 @@ function startComponents(x: Infra): string[] {
   const { cp, c } = x;
   const controller = spawnTs("controller", "src/controller/main.ts", ["--kubeconfig", cp.kubeconfigPath, "--leader-elect", "false", "--metrics-port", "0", "--health-port", "0"], x.work);
   say(`  controller pid ${controller.child.pid} (log ${controller.log})`);
-  const agentArgs = ["--node-name", hostname(), "--host-root", x.hostRoot, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--restart-strategy", "command", "--restart-command", c.restartScript];
+  const agentArgs = ["--node-name", hostname(), "--host-root", x.hostRoot, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--restart-strategy", "command", "--restart-command", c.restartScript, "--verify-with", "cri"];
   // Test-machine adaptations as in the node tests: host paths seen through the temp host root, runsc without its netstack.
   agentArgs.push("--payload-dir", x.payload, "--config-prefix", x.hostRoot, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0");
   const agent = spawnTs("agent", "src/agent/main.ts", agentArgs, x.work);

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { DesiredHandler, HandlerStatus, Probe, SandboxNodeSpec } from "../api/sandboxnode.js";
+import type { DesiredHandler, Probe } from "../api/sandboxnode.js";
 import { CriClient, waitCriReady } from "./cri/client.js";
 import type { Engine } from "./engines/engine.js";
 import { ContainerdEngine } from "./engines/containerd/engine.js";
@@ -12,14 +12,15 @@ import { CrioEngine } from "./engines/crio/engine.js";
 import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "./gvisor/render.js";
 import { renderKataConfigs } from "./kata/render.js";
-import { runscConfigPath, type Layout } from "./layout.js";
+import { INSTALL_DIR, runscConfigPath, type Layout } from "./layout.js";
 import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
-import type { Restarter } from "./restart.js";
+import { RuntimeRestartError, type Restarter } from "./restart.js";
+import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, verifyHandler, type VerifyResult } from "./verify.js";
 
-export type Desired = NonNullable<SandboxNodeSpec["desired"]>;
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
+export { failureReason, type Desired, type Outcome } from "./outcome.js";
 export type PhaseHook = (phase: "Verifying" | "RollingBack") => Promise<void>;
 
 export interface NodeAgentOptions {
@@ -36,22 +37,25 @@ export interface NodeAgentOptions {
   /** Image the verification container runs (needs /bin/sh, uname, dmesg). */
   verifyImage: string;
   containerdBinary?: string;
+  /** containerd's config.toml to edit (host path); default: the one the containerd process runs with (probe). */
+  containerdConfig?: string;
+  /** Host process whose mount namespace host commands run in (`containerd config default` fallback); default 1. */
+  hostPid?: number;
   kataDir?: string;
   log: Logger;
-  /** Fault injection for crash tests: the process SIGKILLs itself at this step. */
+  /** How handlers are proven; default: sandboxes made directly through CRI (nodes without a kubelet). */
+  verifier?: HandlerVerifier;
+  /** Fault injection for crash tests only (test/node/fixtures/apply-once.ts): the process SIGKILLs itself at this step. */
   fault?: string;
 }
 
-export interface Outcome {
-  ok: boolean;
-  phase: "Applied" | "Failed" | "Reverted";
-  reason: "Verified" | "VerificationFailed" | "ApplyFailed" | "RuntimeNotFound" | "Reverted";
-  message: string;
-  handlers: HandlerStatus[];
-  restarted: boolean;
-  /** What changed on disk (paths), for logs and tests. */
-  changed: string[];
-  durationMs: number;
+/** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
+export interface HandlerVerifier {
+  readonly name: string;
+  /** handler "" = the runtime's default (a plain runc pod). */
+  verify(handler: string): Promise<VerifyResult>;
+  /** Removes what a crashed run left; returns how many. */
+  cleanup(): Promise<number>;
 }
 
 const VERIFY_LOG_DIR = "/var/log/sandbox-operator/verify";
@@ -75,11 +79,21 @@ export class NodeAgent {
   }
 
   private local = (hostPath: string) => join(this.o.hostRoot, hostPath);
+  /** Our files outside the install dir are CRI drop-ins, which the runtime reads only at start. */
+  private restartsOnChange = (path: string) => !path.startsWith(this.local(INSTALL_DIR) + "/");
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
   /** Probes the host; KVM's test guest boots only on the first probe of this process. */
   async probe(): Promise<Probe> {
-    this.inventory = await probeHostDetailed({ hostRoot: this.o.hostRoot, criSocket: this.o.criSocket, payloadDir: this.o.payloadDir, kataDir: this.o.kataDir, kvm: this.inventory?.probe.kvm });
+    this.inventory = await probeHostDetailed({
+      hostRoot: this.o.hostRoot,
+      criSocket: this.o.criSocket,
+      containerdConfig: this.o.containerdConfig,
+      configPrefix: this.o.configPrefix,
+      payloadDir: this.o.payloadDir,
+      kataDir: this.o.kataDir,
+      kvm: this.inventory?.probe.kvm,
+    });
     return this.inventory.probe;
   }
 
@@ -92,7 +106,7 @@ export class NodeAgent {
   private engine(inv: HostInventory): Engine {
     if (inv.probe.cri.kind === "crio") return new CrioEngine(this.o.hostRoot);
     const major = Number((inv.probe.cri.version ?? "1").split(".")[0]) || 1;
-    return new ContainerdEngine({ hostRoot: this.o.hostRoot, major, containerdBinary: this.o.containerdBinary });
+    return new ContainerdEngine({ hostRoot: this.o.hostRoot, configPath: inv.containerdConfig, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid });
   }
 
   private runtimeLayout(l: Layout): Layout {
@@ -121,7 +135,7 @@ export class NodeAgent {
     }
     // Files we wrote earlier that this desired state no longer needs.
     const wanted = new Set(changes.map((c) => c.path));
-    for (const p of st?.owned ?? []) if (!wanted.has(p)) changes.push({ path: p, content: null, foreign: false, restart: p.includes("/containerd/") || p.includes("/crio/") });
+    for (const p of st?.owned ?? []) if (!wanted.has(p)) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
     return changes;
   }
 
@@ -142,18 +156,41 @@ export class NodeAgent {
     if (restart) await this.restartAndWait();
     this.state.end();
     try {
-      const cri = new CriClient(this.socket());
-      await cleanupVerifySandboxes(cri).finally(() => cri.close());
+      if (this.o.verifier) await this.o.verifier.cleanup();
+      else {
+        const cri = new CriClient(this.socket());
+        await cleanupVerifySandboxes(cri).finally(() => cri.close());
+      }
     } catch {
       // Runtime down: nothing to clean that it could show us.
     }
     return `rolled back an interrupted ${j.op} of ${j.hash} (crashed at step ${j.step})`;
   }
 
+  private get kind(): "containerd" | "crio" {
+    return this.inventory?.probe.cri.kind === "crio" ? "crio" : "containerd";
+  }
+
+  /** Restarts the runtime and waits for CRI; any failure is a RuntimeRestartError (reason RuntimeRestartFailed). */
   private async restartAndWait(): Promise<void> {
-    const kind = this.inventory?.probe.cri.kind === "crio" ? "crio" : "containerd";
-    await this.o.restarter.restart(kind);
-    await waitCriReady(this.socket(), 60_000);
+    const kind = this.kind;
+    await this.o.restarter.restart(kind).catch((e: Error) => {
+      throw e instanceof RuntimeRestartError ? e : new RuntimeRestartError(`restarting ${kind} failed: ${e.message}`, { cause: e });
+    });
+    const socket = this.socket();
+    await waitCriReady(socket, 60_000).catch((e: Error) => {
+      throw new RuntimeRestartError(`${kind} did not serve CRI again after the restart (${this.o.restarter.name}): ${e.message}`, { cause: e });
+    });
+  }
+
+  /** After a failed change the files are restored: restart on them, and say how that went. */
+  private async restartRestored(failure: { reason: string; message: string }): Promise<void> {
+    await this.restartAndWait().then(
+      () => {
+        if (failure.reason === "RuntimeRestartFailed") failure.message += `; the previous files were restored byte-for-byte and ${this.kind} restarted on them`;
+      },
+      (e: Error) => (failure.message += `; restarting ${this.kind} on the restored files failed too: ${e.message}; it may be down until restarted by hand`),
+    );
   }
 
   private writeAll(j: JournalEntry, changes: FileChange[]): void {
@@ -169,8 +206,18 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
-  /** Verifies handlers through CRI; a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
+  /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined): Promise<VerifyResult[]> {
+    const verifier = this.o.verifier;
+    if (verifier) {
+      const results: VerifyResult[] = [];
+      for (const h of handlers) {
+        const r = await verifier.verify(h.name);
+        results.push(checkIsolation(r, h, hostKernel));
+        this.o.log.info({ handler: h.name, backend: h.backend, via: verifier.name, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
+      }
+      return results;
+    }
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {
@@ -204,167 +251,147 @@ export class NodeAgent {
     }
   }
 
+  /** Never throws: a failure that is not the desired state's fault (lock, crash recovery, I/O) is a retryable Failed outcome. */
   async apply(desired: Desired, onPhase: PhaseHook = async () => undefined): Promise<Outcome> {
     const started = Date.now();
-    this.lock.acquire();
     try {
-      await this.recover();
-      await this.probe();
-      const fresh = this.inventory!;
-      if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
-      const engine = this.engine(fresh);
-      const st = this.state.state();
-      let changes: FileChange[];
+      this.lock.acquire();
       try {
-        changes = this.plan(desired, fresh, engine, st).filter(NodeAgent.differs);
-      } catch (e) {
-        return outcome(false, "Failed", "ApplyFailed", `${engine.describe}: ${(e as Error).message}`, [], false, [], started);
+        return await this.applyLocked(desired, onPhase, started);
+      } finally {
+        this.lock.release();
       }
-      if (changes.length === 0 && st?.appliedHash === desired.hash) {
-        this.o.log.info({ hash: desired.hash }, "node already runs this configuration; nothing written, no restart");
-        return outcome(true, "Applied", "Verified", "already applied", handlerStatus(desired.handlers, st.handlers), false, [], started);
+    } catch (e) {
+      return unexpected(e, "apply", started);
+    }
+  }
+
+  private async applyLocked(desired: Desired, onPhase: PhaseHook, started: number): Promise<Outcome> {
+    await this.recover();
+    await this.probe();
+    const fresh = this.inventory!;
+    if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
+    const engine = this.engine(fresh);
+    const st = this.state.state();
+    let changes: FileChange[];
+    try {
+      changes = this.plan(desired, fresh, engine, st).filter(NodeAgent.differs);
+    } catch (e) {
+      return outcome(false, "Failed", "ApplyFailed", `${engine.describe}: ${(e as Error).message}`, [], false, [], started);
+    }
+    if (changes.length === 0 && st?.appliedHash === desired.hash) {
+      this.o.log.info({ hash: desired.hash }, "node already runs this configuration; nothing written, no restart");
+      return outcome(true, "Applied", "Verified", "already applied", handlerStatus(desired.handlers, st.handlers), false, [], started);
+    }
+    const restart = changes.some((c) => c.restart);
+    this.o.log.info({ hash: desired.hash, engine: engine.describe, files: changes.map((c) => c.path), restart }, "applying");
+    const j = this.state.begin("apply", desired.hash, changes.map((c) => c.path));
+    let results: VerifyResult[] = [];
+    let failure: { reason: "ApplyFailed" | "RuntimeRestartFailed" | "VerificationFailed"; message: string } | undefined;
+    try {
+      this.writeAll(j, changes);
+      this.fault("after-write");
+      if (restart) {
+        this.state.step(j, "restarting");
+        await this.restartAndWait();
+        this.state.step(j, "restarted");
+        this.fault("after-restart");
       }
-      const restart = changes.some((c) => c.restart);
-      this.o.log.info({ hash: desired.hash, engine: engine.describe, files: changes.map((c) => c.path), restart }, "applying");
-      const j = this.state.begin("apply", desired.hash, changes.map((c) => c.path));
-      let results: VerifyResult[] = [];
-      let failure: { reason: "ApplyFailed" | "VerificationFailed"; message: string } | undefined;
+    } catch (e) {
+      failure = { reason: failureReason(e), message: (e as Error).message };
+    }
+    if (!failure) {
+      this.state.step(j, "verifying");
+      await onPhase("Verifying");
       try {
-        this.writeAll(j, changes);
-        this.fault("after-write");
-        if (restart) {
-          this.state.step(j, "restarting");
-          await this.restartAndWait();
-          this.state.step(j, "restarted");
-          this.fault("after-restart");
-        }
-      } catch (e) {
-        failure = { reason: "ApplyFailed", message: (e as Error).message };
-      }
-      if (!failure) {
-        this.state.step(j, "verifying");
-        await onPhase("Verifying");
         results = await this.verifyAll(desired.handlers, fresh.probe.kernel);
         const bad = results.filter((r) => !r.ok);
         if (bad.length) failure = { reason: "VerificationFailed", message: bad.map((r) => `handler ${r.handler}: ${r.message}`).join("; ") };
+      } catch (e) {
+        // E.g. the verification image cannot be pulled: the new files are unproven, so they go too.
+        failure = { reason: "VerificationFailed", message: `verification could not run: ${(e as Error).message}` };
       }
-      if (failure) {
-        this.o.log.error({ hash: desired.hash, reason: failure.reason, message: failure.message }, "apply failed; restoring the previous files");
-        await onPhase("RollingBack");
-        this.state.rollbackFiles(j);
-        if (restart) await this.restartAndWait().catch((e: Error) => (failure!.message += `; restarting after rollback failed: ${e.message}`));
-        this.state.end();
-        this.state.saveState(st ? { ...st, failedHash: desired.hash, failedMessage: failure.message } : null);
-        // Nothing of ours remains: a backup kept now would go stale if the admin edits the file later.
-        if (!st) for (const c of changes) if (c.foreign) this.state.dropBackup(c.path);
-        return outcome(false, "Failed", failure.reason, failure.message, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
-      }
-      this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
-      this.state.end();
-      return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
-    } finally {
-      this.lock.release();
     }
+    if (failure) {
+      this.o.log.error({ hash: desired.hash, reason: failure.reason, message: failure.message }, "apply failed; restoring the previous files");
+      await onPhase("RollingBack");
+      this.state.rollbackFiles(j);
+      if (restart) await this.restartRestored(failure);
+      this.state.end();
+      this.state.saveState(st ? { ...st, failedHash: desired.hash, failedMessage: failure.message } : null);
+      // Nothing of ours remains: a backup kept now would go stale if the admin edits the file later.
+      if (!st) for (const c of changes) if (c.foreign) this.state.dropBackup(c.path);
+      const out = outcome(false, "Failed", failure.reason, failure.message, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
+      return failure.reason === "RuntimeRestartFailed" ? { ...out, retry: true } : out;
+    }
+    this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
+    this.state.end();
+    return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 
+  /** Never throws, as apply(). */
   async revert(): Promise<Outcome> {
     const started = Date.now();
-    this.lock.acquire();
     try {
-      await this.recover();
-      if (!this.inventory) await this.probe();
-      const inv = this.inventory!;
-      const st = this.state.state();
-      if (!st) return outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
-      const engine = this.engine(inv);
-      const changes: FileChange[] = [];
-      for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: p.includes("/containerd/") || p.includes("/crio/") });
-      for (const e of st.edited) {
-        const b = this.state.backup(e.path);
-        const cur = readOrNull(e.path);
-        let content: Buffer | null;
-        if (cur && sha256(cur) !== e.wroteSha) {
-          // Someone edited the file after us: take out only our part, keep theirs.
-          content = Buffer.from(engine.unedit(e.path, cur.toString("utf8"), { runtimePath: this.runtimePath }));
-          this.o.log.warn({ path: e.path }, "file changed since we wrote it; removing only our part instead of restoring the original");
-        } else {
-          content = b?.existed ? b.content : null;
-        }
-        changes.push({ path: e.path, content, foreign: false, restart: true });
-      }
-      const real = changes.filter(NodeAgent.differs);
-      const restart = real.some((c) => c.restart);
-      this.o.log.info({ files: real.map((c) => c.path), restart }, "reverting");
-      const j = this.state.begin("revert", st.appliedHash, real.map((c) => c.path));
+      this.lock.acquire();
       try {
-        this.writeAll(j, real);
-        this.fault("after-write");
-        if (restart) {
-          this.state.step(j, "restarting");
-          await this.restartAndWait();
-          this.state.step(j, "restarted");
-        }
-      } catch (e) {
-        this.state.rollbackFiles(j);
-        if (restart) await this.restartAndWait().catch(() => undefined);
-        this.state.end();
-        return outcome(false, "Failed", "ApplyFailed", `revert failed and was undone: ${(e as Error).message}`, [], restart, [], started);
+        return await this.revertLocked(started);
+      } finally {
+        this.lock.release();
       }
-      this.state.step(j, "verifying");
-      // The runtime's default handler ("") must still run plain pods.
-      const [plain] = await this.verifyAll([{ name: "" }], undefined);
-      for (const e of st.edited) this.state.dropBackup(e.path);
-      this.state.saveState(null);
-      this.state.end();
-      if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
-      return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);
-    } finally {
-      this.lock.release();
+    } catch (e) {
+      return unexpected(e, "revert", started);
     }
   }
-}
 
-/** A handler's sandbox must really be isolated: gVisor shows its own kernel log, Kata a guest kernel. */
-function checkIsolation(r: VerifyResult, h: { name: string; backend?: DesiredHandler["backend"] }, hostKernel: string | undefined): VerifyResult {
-  if (!r.ok || !h.backend) return r;
-  if (h.backend === "gvisor" && !/gVisor/i.test(r.dmesg ?? "")) {
-    return { ...r, ok: false, message: `handler ${h.name} ran, but the container's kernel log does not show gVisor (kernel ${r.kernel}, dmesg "${r.dmesg}"): the handler is not sandboxed` };
+  private async revertLocked(started: number): Promise<Outcome> {
+    await this.recover();
+    if (!this.inventory) await this.probe();
+    const inv = this.inventory!;
+    const st = this.state.state();
+    if (!st) return outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
+    const engine = this.engine(inv);
+    const changes: FileChange[] = [];
+    for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
+    for (const e of st.edited) {
+      const b = this.state.backup(e.path);
+      const cur = readOrNull(e.path);
+      let content: Buffer | null;
+      if (cur && sha256(cur) !== e.wroteSha) {
+        // Someone edited the file after us: take out only our part, keep theirs.
+        content = Buffer.from(engine.unedit(e.path, cur.toString("utf8"), { runtimePath: this.runtimePath }));
+        this.o.log.warn({ path: e.path }, "file changed since we wrote it; removing only our part instead of restoring the original");
+      } else {
+        content = b?.existed ? b.content : null;
+      }
+      changes.push({ path: e.path, content, foreign: false, restart: true });
+    }
+    const real = changes.filter(NodeAgent.differs);
+    const restart = real.some((c) => c.restart);
+    this.o.log.info({ files: real.map((c) => c.path), restart }, "reverting");
+    const j = this.state.begin("revert", st.appliedHash, real.map((c) => c.path));
+    try {
+      this.writeAll(j, real);
+      this.fault("after-write");
+      if (restart) {
+        this.state.step(j, "restarting");
+        await this.restartAndWait();
+        this.state.step(j, "restarted");
+      }
+    } catch (e) {
+      const failure = { reason: failureReason(e), message: `revert failed and was undone: ${(e as Error).message}` };
+      this.state.rollbackFiles(j);
+      if (restart) await this.restartRestored(failure);
+      this.state.end();
+      return { ...outcome(false, "Failed", failure.reason, failure.message, [], restart, [], started), retry: failure.reason === "RuntimeRestartFailed" };
+    }
+    this.state.step(j, "verifying");
+    // The runtime's default handler ("") must still run plain pods.
+    const [plain] = await this.verifyAll([{ name: "" }], undefined);
+    for (const e of st.edited) this.state.dropBackup(e.path);
+    this.state.saveState(null);
+    this.state.end();
+    if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
+    return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);
   }
-  if (h.backend !== "gvisor" && hostKernel && r.kernel === hostKernel) {
-    return { ...r, ok: false, message: `handler ${h.name} ran on the host kernel ${r.kernel}: not a Kata guest` };
-  }
-  return r;
-}
-
-function verifiedStatus(handlers: readonly DesiredHandler[], results: VerifyResult[]): HandlerStatus[] {
-  return handlers.map((h) => {
-    const r = results.find((x) => x.handler === h.name);
-    return { name: h.name, backend: h.backend, verified: !!r?.ok, kernel: r?.kernel ? `${r.kernel}${r.dmesg ? ` (${r.dmesg})` : ""}` : undefined, message: r?.ok ? undefined : (r?.message ?? "not verified (an earlier step failed)") };
-  });
-}
-
-function handlerStatus(handlers: readonly DesiredHandler[], known: OwnedState["handlers"]): HandlerStatus[] {
-  return handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true, kernel: known.find((k) => k.name === h.name)?.kernel }));
-}
-
-function nextState(st: OwnedState | null, desired: Desired, changes: FileChange[], results: VerifyResult[], originalExisted: (p: string) => boolean): OwnedState {
-  const owned = new Set(st?.owned ?? []);
-  const edited = new Map((st?.edited ?? []).map((e) => [e.path, e]));
-  for (const c of changes) {
-    if (c.foreign) {
-      const prev = edited.get(c.path);
-      edited.set(c.path, { path: c.path, existed: prev?.existed ?? originalExisted(c.path), wroteSha: c.content ? sha256(c.content) : "" });
-    } else if (c.content === null) owned.delete(c.path);
-    else owned.add(c.path);
-  }
-  return {
-    appliedHash: desired.hash,
-    owned: [...owned].sort(),
-    edited: [...edited.values()],
-    handlers: results.map((r) => ({ name: r.handler, backend: desired.handlers.find((h) => h.name === r.handler)!.backend, kernel: r.kernel ? `${r.kernel}${r.dmesg ? ` (${r.dmesg})` : ""}` : undefined })),
-  };
-}
-
-function outcome(ok: boolean, phase: Outcome["phase"], reason: Outcome["reason"], message: string, handlers: HandlerStatus[], restarted: boolean, changed: string[], started: number): Outcome {
-  return { ok, phase, reason, message, handlers, restarted, changed, durationMs: Date.now() - started };
 }

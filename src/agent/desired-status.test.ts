@@ -33,3 +33,10 @@ it("Applying: Progressing=True with the phase's reason", () => {
   assert.deepEqual(s.conditions!.find((x) => x.type === "Progressing")!.status, "True");
   assert.equal(s.conditions!.find((x) => x.type === "Ready")!.reason, "Applying");
 });
+
+it("RuntimeRestartFailed: Degraded=True with the restart error, not Ready, not Progressing", () => {
+  const s = buildStatus(undefined, { ...base, phase: "Failed", reason: "RuntimeRestartFailed", message: "host PID 1 is not systemd (...)", failedHash: "h4", now: "2026-01-01T00:00:00Z" });
+  const c = Object.fromEntries(s.conditions!.map((x) => [x.type, [x.status, x.reason]]));
+  assert.deepEqual(c, { Ready: ["False", "RuntimeRestartFailed"], Progressing: ["False", "Idle"], Degraded: ["True", "RuntimeRestartFailed"] });
+  assert.match(s.conditions!.find((x) => x.type === "Degraded")!.message, /not systemd/);
+});

@@ -10,6 +10,7 @@ export type Reason =
   | "Reverting"
   | "Verified"
   | "ApplyFailed"
+  | "RuntimeRestartFailed"
   | "VerificationFailed"
   | "RuntimeNotFound"
   | "Reverted";
@@ -43,7 +44,7 @@ export function setCondition(existing: readonly Condition[], c: Cond, generation
 
 function conditionsFor(i: StatusInput): Cond[] {
   const progressing = i.phase === "Applying" || i.phase === "Verifying" || i.phase === "Reverting" || i.phase === "RollingBack" || i.phase === "Probing";
-  const failed = i.reason === "ApplyFailed" || i.reason === "VerificationFailed" || i.reason === "RuntimeNotFound";
+  const failed = i.phase === "Failed" || i.reason === "RuntimeNotFound";
   const ready = i.reason === "Verified";
   return [
     { type: "Ready", status: ready ? "True" : "False", reason: i.reason, message: i.message },

@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import type { SandboxNode, SandboxNodeStatus } from "../api/sandboxnode.js";
 import { isGone, isNotFound, type KubeClient, type KubeObject } from "../kube/client.js";
-import type { NodeAgent, Outcome } from "./apply.js";
+import { failureReason, type NodeAgent, type Outcome } from "./apply.js";
 import { buildStatus, statusChanged, type StatusInput } from "./desired-status.js";
 
 export interface AgentLoopOptions {
@@ -15,6 +15,9 @@ export interface AgentLoopOptions {
   heartbeatMs?: number;
   /** Longest pause between relists even when the watch is healthy. */
   relistMs?: number;
+  /** First wait before retrying a failure that may pass (a runtime restart); doubles per attempt up to retryMaxMs. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
 }
 
 const KIND = "SandboxNode";
@@ -34,6 +37,12 @@ export class AgentLoop {
   private running: Promise<void> = Promise.resolve();
   private dirty = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Retry of a retryable failure (outcome.retry): attempts so far and the pending timer. */
+  private retries = 0;
+  private retryHash?: string;
+  private retryTimer?: NodeJS.Timeout;
+  /** Rolling back a crashed transaction failed at start (its restart, typically); retried before anything else. */
+  private recoveryError?: Error;
 
   constructor(private readonly o: AgentLoopOptions) {}
 
@@ -41,6 +50,7 @@ export class AgentLoop {
     this.stopped = true;
     this.abort.abort();
     clearInterval(this.heartbeat);
+    clearTimeout(this.retryTimer);
   }
 
   /** Runs until stop(): probe, finish any crashed transaction, then list/watch/reconcile. */
@@ -48,7 +58,12 @@ export class AgentLoop {
     const { agent, log } = this.o;
     const probe = await agent.probe();
     log.info({ cri: probe.cri, kvm: probe.kvm, backends: probe.backends.map((b) => `${b.backend}:${b.usable ? "usable" : "no"}`) }, "probed host");
-    const recovered = await agent.startup();
+    // A failure here must not end the process: a crash-looping agent reports nothing.
+    const recovered = await agent.startup().catch((e: Error) => {
+      this.recoveryError = e;
+      log.error({ err: e.message }, "rolling back an interrupted transaction failed; reporting it and retrying");
+      return null;
+    });
     if (recovered) log.warn({ recovered }, "finished an interrupted transaction");
     // Each heartbeat re-probes (cheap: KVM is not re-tested), so binaries installed later show up.
     this.heartbeat = setInterval(() => this.kick(true), this.o.heartbeatMs ?? 60_000);
@@ -107,6 +122,17 @@ export class AgentLoop {
     const applied = st?.appliedHash ?? "";
     const probe = agent.inventory?.probe;
     const base = { generation: gen, probe, appliedHash: applied };
+    if (this.recoveryError) {
+      try {
+        const recovered = await agent.startup();
+        this.o.log.warn({ recovered }, "finished an interrupted transaction");
+        this.recoveryError = undefined;
+      } catch (e) {
+        this.recoveryError = e as Error;
+        const wait = this.scheduleRetry(undefined);
+        return this.report(obj, { ...base, phase: "Failed", reason: failureReason(e), message: `rolling back an interrupted transaction failed: ${(e as Error).message}; retrying in ${wait / 1000} s` });
+      }
+    }
     if (probe?.cri.kind === "unknown" && !st) {
       return this.report(obj, { ...base, phase: "Failed", reason: "RuntimeNotFound", message: "no containerd or CRI-O found on the node (no CRI socket answered, no binary under the host root); check --host-root and --cri-socket" });
     }
@@ -126,7 +152,7 @@ export class AgentLoop {
     }
     await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
     const outcome = await agent.apply(desired, async (phase) => {
-      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s) through CRI` : "verification failed; restoring the previous files" }).catch((e: Error) =>
+      await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s)` : "verification failed; restoring the previous files" }).catch((e: Error) =>
         this.o.log.warn({ err: e.message }, "status write failed"),
       );
     });
@@ -145,12 +171,35 @@ export class AgentLoop {
       handlers: out.handlers,
       failedHash: out.ok ? undefined : hash,
     };
+    if (out.ok) this.retries = 0;
     if (!out.ok && hash) {
       this.failedHash = hash;
       this.failedStatus = input;
     }
+    clearTimeout(this.retryTimer);
+    if (!out.ok && out.retry) input.message += `; retrying in ${this.scheduleRetry(hash) / 1000} s`;
     this.o.log.info({ phase: out.phase, reason: out.reason, restarted: out.restarted, ms: out.durationMs, message: out.message }, "outcome");
     await this.report(obj, input);
+  }
+
+  /** Kicks a pass after a backoff; a failed hash it retries is forgotten then (unless it changed meanwhile). Returns the wait. */
+  private scheduleRetry(hash: string | undefined): number {
+    if (hash !== this.retryHash) {
+      this.retries = 0;
+      this.retryHash = hash;
+    }
+    const ms = Math.min((this.o.retryBaseMs ?? 30_000) * 2 ** this.retries, this.o.retryMaxMs ?? 600_000);
+    this.retries++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (hash !== undefined && this.failedHash === hash) {
+        this.failedHash = undefined;
+        this.failedStatus = undefined;
+      }
+      this.kick();
+    }, ms);
+    this.retryTimer.unref();
+    return ms;
   }
 
   private async report(obj: Obj, input: Omit<StatusInput, "now" | "agentVersion">): Promise<void> {

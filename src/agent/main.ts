@@ -8,7 +8,9 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { logger, setLogLevel } from "../telemetry/logger.js";
 import { KubeClient } from "../kube/client.js";
 import { repoRoot } from "../manifests/image-lock.js";
-import { NodeAgent } from "./apply.js";
+import { NAMESPACE } from "../manifests/names.js";
+import { NodeAgent, type HandlerVerifier } from "./apply.js";
+import { cleanupVerifyPods, verifyHandlerWithPod } from "./verify-pod.js";
 import { AgentLoop } from "./loop.js";
 import { commandRestarter, noRestarter, systemdRestarter, type Restarter } from "./restart.js";
 
@@ -26,14 +28,20 @@ const program = new Command("sandbox-agent")
   .option("--node-name <name>", "this node's name (= its SandboxNode)", process.env.NODE_NAME)
   .option("--host-root <dir>", "where the host's filesystem is mounted", "/host")
   .option("--kubeconfig <path>", "kubeconfig (default: in-cluster service account or $KUBECONFIG)")
-  .option("--cri-socket <path>", "CRI socket as this process sees it (default: probed under the host root)")
+  .option("--cri-socket <path>", "CRI socket as this process sees it (default: the kubelet's containerd found in /proc, else the well-known sockets under the host root)")
+  .option("--containerd-config <path>", "containerd config.toml to edit, as a host path (default: the --config of the containerd process serving CRI, else /etc/containerd/config.toml)")
   .addOption(new Option("--restart-strategy <s>", "how to restart the CRI runtime").choices(["systemd", "command", "none"]).default("systemd"))
-  .option("--restart-command <cmd>", "shell command for --restart-strategy=command ($SANDBOX_RUNTIME names the runtime)")
+  .option("--restart-command <argv>", "program and arguments for --restart-strategy=command, split on spaces, no shell ($SANDBOX_RUNTIME names the runtime)")
+  .option("--runtime-unit <unit>", "systemd unit of the CRI runtime (default: containerd or crio; e.g. k3s, rke2-server)")
+  .option("--host-pid <pid>", "host process whose mount and PID namespaces host commands run in (needs hostPID)", "1")
   .option("--health-port <port>", "port for /healthz (0 = off)", "8081")
+  .option("--retry-backoff <seconds>", "first wait before retrying after a failed runtime restart (doubles, up to 10 minutes)", "30")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
   .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
   .option("--verify-image <ref>", "image of the verification container (/bin/sh, uname, dmesg)", process.env.SANDBOX_VERIFY_IMAGE ?? "docker.io/library/busybox:1.36")
+  .addOption(new Option("--verify-with <how>", "prove handlers with Pods through the kubelet (clusters), or with sandboxes made directly through CRI (a node without a kubelet: the local demo, node tests)").choices(["pod", "cri"]).default("pod"))
+  .option("--namespace <ns>", "namespace of the verification Pods (the agent's own)", process.env.POD_NAMESPACE ?? NAMESPACE)
   .option("--containerd-binary <path>", "containerd used for `config default` when config.toml is missing")
   .option("--log-level <level>", "log level", process.env.LOG_LEVEL ?? "info");
 
@@ -44,13 +52,19 @@ async function main(): Promise<void> {
     hostRoot: string;
     kubeconfig?: string;
     criSocket?: string;
+    containerdConfig?: string;
     restartStrategy: "systemd" | "command" | "none";
     restartCommand?: string;
+    runtimeUnit?: string;
+    hostPid: string;
     healthPort: string;
+    retryBackoff: string;
     payloadDir?: string;
     configPrefix: string;
     runscFlag: string[];
     verifyImage: string;
+    verifyWith: "pod" | "cri";
+    namespace: string;
     containerdBinary?: string;
     logLevel: string;
   }>();
@@ -58,11 +72,15 @@ async function main(): Promise<void> {
   const log = logger("agent", { node: o.nodeName });
   setLogLevel(o.logLevel);
   if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
+  const hostPid = Number(o.hostPid);
+  if (!Number.isInteger(hostPid) || hostPid < 1) throw new Error(`--host-pid ${o.hostPid}: expected a process id (1 = the host's init)`);
+  const retryBaseMs = Number(o.retryBackoff) * 1000;
+  if (!(retryBaseMs > 0)) throw new Error(`--retry-backoff ${o.retryBackoff}: expected a number of seconds > 0`);
   let restarter: Restarter;
   if (o.restartStrategy === "command") {
     if (!o.restartCommand) throw new Error("--restart-strategy=command needs --restart-command");
     restarter = commandRestarter(o.restartCommand);
-  } else restarter = o.restartStrategy === "none" ? noRestarter : systemdRestarter(o.hostRoot);
+  } else restarter = o.restartStrategy === "none" ? noRestarter : systemdRestarter({ hostPid, unit: o.runtimeUnit });
   const runscFlags = Object.fromEntries(
     o.runscFlag.map((kv) => {
       const i = kv.indexOf("=");
@@ -70,23 +88,29 @@ async function main(): Promise<void> {
       return [kv.slice(0, i), kv.slice(i + 1)];
     }),
   );
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
+  const nodeName = o.nodeName;
+  const podOpts = { kube, namespace: o.namespace, nodeName, image: o.verifyImage };
+  const verifier: HandlerVerifier | undefined =
+    o.verifyWith === "pod" ? { name: "pod", verify: (h) => verifyHandlerWithPod(podOpts, h), cleanup: () => cleanupVerifyPods(podOpts) } : undefined;
   const agent = new NodeAgent({
     hostRoot: o.hostRoot,
     criSocket: o.criSocket,
+    containerdConfig: o.containerdConfig,
     payloadDir: o.payloadDir,
     restarter,
     configPrefix: o.configPrefix || undefined,
     runscFlags,
     verifyImage: o.verifyImage,
+    verifier,
     containerdBinary: o.containerdBinary,
+    hostPid,
     log,
-    fault: process.env.SANDBOX_AGENT_FAULT,
   });
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
-  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION });
+  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION, retryBaseMs });
   const port = Number(o.healthPort);
   const server =
     port > 0
@@ -102,7 +126,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, payload: o.payloadDir }, "agent starting");
+  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, hostPid, unit: o.runtimeUnit, verifyWith: o.verifyWith, payload: o.payloadDir }, "agent starting");
   await loop.run();
   kube.close();
 }

@@ -1,39 +1,97 @@
-// How the agent restarts the node's CRI runtime: systemd on a host (through the host's PID 1
-// namespaces), an admin-given command, or nothing. Tests restart their own containerd.
+// How the agent restarts the node's CRI runtime: the host's systemd (systemctl run through nsenter
+// in the host PID 1's namespaces; the pod has hostPID), an admin-given program, or nothing.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+const TIMEOUT_MS = 120_000;
+
+export type RuntimeKind = "containerd" | "crio";
 
 export interface Restarter {
   readonly name: string;
-  restart(unit: "containerd" | "crio"): Promise<void>;
+  restart(kind: RuntimeKind): Promise<void>;
 }
 
-/** systemctl in the host's namespaces (the agent pod runs with hostPID), else chrooted into the host root. */
-export function systemdRestarter(hostRoot: string): Restarter {
+/** A restart that did not happen or did not bring the runtime back; status reason RuntimeRestartFailed. */
+export class RuntimeRestartError extends Error {
+  override readonly name = "RuntimeRestartError";
+}
+
+/** argv that runs `argv` on the host: in the mount and PID namespaces of host process `hostPid` (PID 1 = the host's init). */
+export function hostCommand(hostPid: number, argv: readonly string[]): string[] {
+  return ["nsenter", "--target", String(hostPid), "--mount", "--pid", "--", ...argv];
+}
+
+/** What execFile rejects with. */
+export interface ExecFailure {
+  code?: number | string | null;
+  signal?: string | null;
+  killed?: boolean;
+  stderr?: string;
+  message: string;
+}
+
+const tail = (s: string | undefined) => (s ?? "").trim().split("\n").slice(-3).join(" / ");
+
+/** Turns a failed `nsenter ... systemctl restart <unit>` into what failed and what to do (pure). */
+export function explainSystemdFailure(e: ExecFailure, unit: string, hostPid: number): string {
+  const err = tail(e.stderr);
+  if (e.code === "ENOENT") return `nsenter not found on the agent's PATH (${e.message}): run the agent from the sandbox-operator image, which ships /usr/bin/nsenter, or install util-linux`;
+  if (e.killed || e.signal) return `systemctl restart ${unit} did not finish within ${TIMEOUT_MS / 1000} s (killed by ${e.signal ?? "timeout"}); check \`systemctl status ${unit}\` and \`journalctl -u ${unit}\` on the node`;
+  if (/nsenter: (cannot open \/proc\/\d+\/ns|reassociate to namespace|setns)/.test(err)) {
+    return `cannot enter the namespaces of host PID ${hostPid} (${err}): the agent pod needs hostPID: true and privileged: true (deploy/agent.yaml); --host-pid names another host process`;
+  }
+  if (/nsenter: failed to execute systemctl/.test(err)) return `the host has no systemctl (${err}): use --restart-strategy=command with the host's own way to restart ${unit}`;
+  if (/not been booted with systemd|Failed to connect to bus/.test(err)) {
+    return `host PID ${hostPid} is not systemd (${err}): on a node without systemd use --restart-strategy=command with the host's own restart command`;
+  }
+  return `systemctl restart ${unit} on the host exited ${e.code ?? "?"}${err ? `: ${err}` : ""}; check \`systemctl status ${unit}\` and \`journalctl -u ${unit}\` on the node; if the runtime's unit has another name pass --runtime-unit`;
+}
+
+export interface SystemdOptions {
+  /** The host process whose namespaces systemctl runs in (default 1: the host's init, visible with hostPID). */
+  hostPid?: number;
+  /** The runtime's unit (default: containerd or crio); k3s, RKE2 and others use their own. */
+  unit?: string;
+}
+
+/** `systemctl restart <unit>` as the host's own, through nsenter (the image carries nsenter, the host systemctl). */
+export function systemdRestarter(o: SystemdOptions = {}): Restarter {
+  const hostPid = o.hostPid ?? 1;
   return {
     name: "systemd",
-    async restart(unit) {
-      try {
-        await run("nsenter", ["--target", "1", "--mount", "--", "systemctl", "restart", unit], { timeout: 120_000 });
-      } catch (e) {
-        if (hostRoot === "/") throw new Error(`systemctl restart ${unit} failed: ${(e as Error).message}`, { cause: e });
-        await run("chroot", [hostRoot, "systemctl", "restart", unit], { timeout: 120_000 }).catch((e2: Error) => {
-          throw new Error(`systemctl restart ${unit} failed via nsenter (${(e as Error).message.split("\n")[0]}) and chroot (${e2.message.split("\n")[0]}); run the agent with hostPID or use --restart-strategy=command`, { cause: e2 });
-        });
-      }
+    async restart(kind) {
+      const unit = o.unit ?? kind;
+      const [cmd, ...args] = hostCommand(hostPid, ["systemctl", "restart", unit]);
+      await run(cmd!, args, { timeout: TIMEOUT_MS }).catch((e: ExecFailure) => {
+        throw new RuntimeRestartError(explainSystemdFailure(e, unit, hostPid), { cause: e });
+      });
     },
   };
 }
 
-/** Runs `command` with sh -c; the runtime kind is in $SANDBOX_RUNTIME. */
+/** `--restart-command` as argv: split on whitespace, no shell (the agent image has none). */
+export function splitCommand(command: string): string[] {
+  const argv = command.trim().split(/\s+/).filter(Boolean);
+  if (argv.length === 0) throw new Error("--restart-command is empty: give a program and its arguments");
+  return argv;
+}
+
+/** Runs a program with arguments (no shell); the runtime kind is in $SANDBOX_RUNTIME. */
 export function commandRestarter(command: string): Restarter {
+  const [cmd, ...args] = splitCommand(command);
   return {
     name: "command",
-    async restart(unit) {
-      await run("sh", ["-c", command], { timeout: 120_000, env: { ...process.env, SANDBOX_RUNTIME: unit } }).catch((e: Error) => {
-        throw new Error(`restart command "${command}" failed: ${e.message}`, { cause: e });
+    async restart(kind) {
+      await run(cmd!, args, { timeout: TIMEOUT_MS, env: { ...process.env, SANDBOX_RUNTIME: kind } }).catch((e: ExecFailure) => {
+        const why =
+          e.code === "ENOENT"
+            ? `${cmd} not found (the agent image has no shell or host tools; to run a host program use nsenter, e.g. "nsenter --target 1 --mount --pid -- /usr/local/sbin/restart-cri")`
+            : e.killed || e.signal
+              ? `did not finish within ${TIMEOUT_MS / 1000} s`
+              : `exited ${e.code ?? "?"}${tail(e.stderr) ? `: ${tail(e.stderr)}` : ""}`;
+        throw new RuntimeRestartError(`restart command "${command}" ${why}`, { cause: e });
       });
     },
   };

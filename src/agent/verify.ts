@@ -30,7 +30,8 @@ export interface VerifyResult {
   durationMs: number;
 }
 
-const SCRIPT = "echo kernel=$(uname -r); echo dmesg=$(dmesg 2>/dev/null | head -n 1)";
+/** What a verification container runs (CRI and Pod verifiers alike): its kernel and first kernel-log line. */
+export const VERIFY_SCRIPT = "echo kernel=$(uname -r); echo dmesg=$(dmesg 2>/dev/null | head -n 1)";
 
 /** Parses the CRI log format ("<time> stdout F <text>") into lines of text. */
 export function parseCriLog(text: string): string[] {
@@ -65,7 +66,7 @@ export async function verifyHandler(o: VerifyOptions): Promise<VerifyResult> {
       {
         metadata: { name: "verify", attempt: 0 },
         image: { image: o.image },
-        command: ["/bin/sh", "-c", SCRIPT],
+        command: ["/bin/sh", "-c", VERIFY_SCRIPT],
         log_path: "verify.log",
         labels: { [VERIFY_LABEL]: "true" },
       },

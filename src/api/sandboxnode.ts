@@ -54,8 +54,9 @@ export const Probe = Type.Object({
   cri: Type.Object({
     kind: StringEnum(["containerd", "crio", "unknown"] as const),
     version: Type.Optional(Type.String()),
-    configPath: Type.Optional(Type.String()),
-    socket: Type.Optional(Type.String()),
+    configPath: Type.Optional(Type.String({ description: "The runtime config file the agent edits (host path)." })),
+    socket: Type.Optional(Type.String({ description: "The CRI socket that answered, as the agent sees it." })),
+    source: Type.Optional(Type.String({ description: "How config and socket were chosen: the runtime process and its --config/--address, the kubelet's endpoint, a flag, or defaults." })),
   }),
   kvm: Type.Object({
     device: Type.Boolean({ description: "/dev/kvm exists and opens." }),

@@ -1,8 +1,7 @@
 // `sandboxctl install`: server-side applies the generated manifests to the current context,
 // then shows the controller's rollout until it is ready (or --timeout passes).
-import { stringify } from "yaml";
 import { crds } from "../manifests/crds.js";
-import { deployOptions } from "../manifests/files.js";
+import { deployOptions, toYaml } from "../manifests/files.js";
 import { readImageLock } from "../manifests/image-lock.js";
 import { AGENT, CONTROLLER, NAMESPACE, WEBHOOK, type ImageRef } from "../manifests/names.js";
 import { installManifests, type Manifest } from "../manifests/render-deploy.js";
@@ -39,8 +38,9 @@ export function manifestsFor(opts: Pick<InstallOptions, "image" | "serviceMonito
   return installManifests({ ...deployOptions(image), serviceMonitor: opts.serviceMonitor }, crds() as unknown as Manifest[]);
 }
 
+/** The manifests as `kubectl apply -f` reads them (the generator's YAML, quoted for YAML 1.1 readers). */
 export function renderManifests(objects: Manifest[]): string {
-  return objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
+  return toYaml(objects, "");
 }
 
 const kindName = (o: Manifest) => `${o.kind}${o.metadata.namespace ? ` ${o.metadata.namespace}/` : " "}${o.metadata.name}`;

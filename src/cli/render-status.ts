@@ -127,6 +127,7 @@ export function renderStatusTable(view: StatusView, now: Date): string {
 
 export function renderStatus(view: StatusView, format: "table" | "json" | "yaml", now: Date): string {
   if (format === "json") return JSON.stringify(view, null, 2) + "\n";
-  if (format === "yaml") return stringify(view, { lineWidth: 0 });
+  // Quoted for YAML 1.1 readers (PyYAML, go-yaml) too: a plain `off` is a boolean there.
+  if (format === "yaml") return stringify(view, { lineWidth: 0, compat: "yaml-1.1" });
   return renderStatusTable(view, now);
 }

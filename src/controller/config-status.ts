@@ -5,7 +5,7 @@ import type { KubeClient, KubeObject } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
 import { logger } from "../telemetry/logger.js";
-import { desiredRuntimeClasses, isOurs, runtimeClassConflicts, CONFIG_LABEL } from "./desired-runtimeclasses.js";
+import { desiredRuntimeClasses, isOurs, runtimeClassConflicts, CONFIG_LABEL, PURPOSE_LABEL } from "./desired-runtimeclasses.js";
 import { desiredStatus, sameStatus, transitions } from "./desired-status.js";
 import type { NodeInstaller } from "./installer.js";
 
@@ -61,9 +61,10 @@ export class ConfigReconciler {
     if (!plan || plan.generation !== config.metadata.generation || plan.configUid !== config.metadata.uid || plan.uninstalling !== !!config.metadata.deletionTimestamp) return;
     const names = (this.installer.runtimeClasses?.(config) ?? desiredRuntimeClasses(config.spec)).map((rc) => rc.metadata.name);
     const conflicts = runtimeClassConflicts(names, (n) => this.runtimeClasses.get(n));
+    // Verification classes are the agent's, not the users': status lists what users may pick.
     const published = names.filter((n) => {
       const rc = this.runtimeClasses.get(n);
-      return rc && isOurs(rc);
+      return rc && isOurs(rc) && rc.metadata.labels?.[PURPOSE_LABEL] !== "verify";
     });
     const status = desiredStatus({ config, plan, runtimeClasses: published, conflicts, platform: this.installer.platform, now: this.now() });
     if (sameStatus(config.status, status)) return;

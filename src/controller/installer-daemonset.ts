@@ -5,7 +5,7 @@ import type { KubeClient, KubeObject } from "../kube/client.js";
 import type { Informer } from "../kube/informer.js";
 import { logger } from "../telemetry/logger.js";
 import type { InstallerResult, NodeInstaller } from "./installer.js";
-import { CONFIG_LABEL, isOurs, runtimeClassNames } from "./desired-runtimeclasses.js";
+import { CONFIG_LABEL, desiredRuntimeClasses, isOurs, runtimeClassNames, verifyRuntimeClasses, type RuntimeClassObject } from "./desired-runtimeclasses.js";
 import { ourLabels, planRollout, type NodePlan, type PodView, type RolloutPlan } from "./policy-rollout.js";
 
 export interface NodeObject extends KubeObject {
@@ -52,6 +52,12 @@ export class DaemonSetInstaller implements NodeInstaller {
   private readonly log = logger("installer-daemonset");
 
   constructor(private readonly o: DaemonSetInstallerOptions) {}
+
+  /** Every class users pick, plus one verification class each for the agents' Pods. */
+  runtimeClasses(config: SandboxConfig): RuntimeClassObject[] {
+    const classes = desiredRuntimeClasses(config.spec);
+    return [...classes, ...verifyRuntimeClasses(classes)];
+  }
 
   /** Pods (not finished, bound to a node) that use one of our RuntimeClasses. */
   private async sandboxedPods(config: SandboxConfig | null): Promise<PodView[]> {

@@ -13,7 +13,7 @@ type RuntimeClass = KubeObject & Partial<Pick<RuntimeClassObject, "handler" | "o
 const differs = (have: RuntimeClass, want: RuntimeClassObject) =>
   have.handler !== want.handler ||
   canonical(have.overhead ?? {}) !== canonical(want.overhead) ||
-  canonical(have.scheduling ?? {}) !== canonical(want.scheduling) ||
+  canonical(have.scheduling ?? {}) !== canonical(want.scheduling ?? {}) ||
   Object.entries(want.metadata.labels).some(([k, v]) => have.metadata.labels?.[k] !== v);
 
 export class RuntimeClassReconciler {

@@ -2,10 +2,11 @@
 // list from package-lock.json, and symlink-faithful host paths.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hostPathEntries, parseLdd, payloadLayer, productionPackages } from "./build.js";
+import { repoRoot } from "../manifests/image-lock.js";
+import { binaryEntries, HOST_TOOLS, hostPathEntries, parseLdd, payloadLayer, productionPackages, RUNTIME_ASSETS } from "./build.js";
 
 describe("parseLdd", () => {
   it("returns the libraries and the loader, not the vDSO", () => {
@@ -82,5 +83,24 @@ describe("payloadLayer", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("what the image carries besides compiled JavaScript", () => {
+  it("every non-TypeScript file under src/ (test data aside) is a listed runtime asset", () => {
+    const root = repoRoot();
+    const walk = (rel: string): string[] =>
+      readdirSync(join(root, rel), { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? (d.name === "testdata" ? [] : walk(`${rel}/${d.name}`)) : [`${rel}/${d.name}`]));
+    const assets = walk("src").filter((f) => !f.endsWith(".ts")).sort();
+    assert.deepEqual(assets, [...RUNTIME_ASSETS].sort(), "a file src/ code loads at run time must be in RUNTIME_ASSETS (src/images/build.ts), or tsc output alone will lack it");
+  });
+
+  it("binaryEntries takes node and nsenter with their libraries, each path once", () => {
+    const entries = binaryEntries([process.execPath, ...HOST_TOOLS]);
+    const paths = entries.map((e) => e.path);
+    assert.equal(new Set(paths).size, paths.length, "no duplicate tar paths");
+    assert.ok(paths.some((p) => p.endsWith("/nsenter")), "nsenter is in");
+    assert.ok(paths.some((p) => /libselinux\.so/.test(p)), "nsenter's libselinux is in (node does not link it)");
+    assert.ok(paths.some((p) => /libc\.so\.6$/.test(p)));
   });
 });

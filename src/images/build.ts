@@ -1,5 +1,6 @@
-// Builds the sandbox-operator image without Docker: this machine's node binary and the shared
-// libraries ldd names, production node_modules, the compiled app; written as an OCI archive.
+// Builds the sandbox-operator image without Docker: this machine's node and nsenter binaries and
+// the shared libraries ldd names, production node_modules, the compiled app and the non-JS files
+// it loads at run time; written as an OCI archive.
 import { execFileSync } from "node:child_process";
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -136,6 +137,33 @@ function compileApp(root: string, log: (l: string) => void): { dir: string; clea
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * Host binaries the image carries besides node: nsenter (util-linux) lets the agent run the host's
+ * systemctl inside PID 1's namespaces (hostPID), since the image has no shell, chroot or systemctl.
+ */
+export const HOST_TOOLS = ["/usr/bin/nsenter"] as const;
+
+/**
+ * Files under src/ that the compiled app reads at run time (tsc emits only JavaScript); they go
+ * to the same place under dist/ so `import.meta.url`-relative lookups find them. build.test.ts
+ * fails when src/ gains a non-TypeScript file outside testdata/ that is not listed here.
+ */
+export const RUNTIME_ASSETS = ["src/agent/cri/runtime.proto"] as const;
+
+/** Each binary and every shared library ldd names for it (symlinks as on this machine), each path once. */
+export function binaryEntries(binaries: readonly string[], ldd: (bin: string) => string = (b) => execFileSync("ldd", [b], { encoding: "utf8" })): TarEntry[] {
+  const seen = new Set<string>();
+  const out: TarEntry[] = [];
+  for (const p of binaries.flatMap((b) => [b, ...parseLdd(ldd(b))])) {
+    for (const e of hostPathEntries(p)) {
+      if (seen.has(e.path)) continue;
+      seen.add(e.path);
+      out.push(e);
+    }
+  }
+  return out;
+}
+
 export const PAYLOAD_FILES = ["runsc", "containerd-shim-runsc-v1"] as const;
 
 export function payloadLayer(dir: string): { comment: string; entries: TarEntry[] } {
@@ -154,10 +182,8 @@ export function payloadLayer(dir: string): { comment: string; entries: TarEntry[
 }
 
 export function collectLayers(root: string, nodeBinary: string, compiled: string, payloadDir?: string): Array<{ comment: string; entries: TarEntry[] }> {
-  const ldd = execFileSync("ldd", [nodeBinary], { encoding: "utf8" });
   const runtime: TarEntry[] = [
-    ...hostPathEntries(nodeBinary),
-    ...parseLdd(ldd).flatMap((p) => hostPathEntries(p)),
+    ...binaryEntries([nodeBinary, ...HOST_TOOLS]),
     { path: "etc/passwd", type: "file", mode: 0o644, content: Buffer.from("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n") },
     { path: "etc/group", type: "file", mode: 0o644, content: Buffer.from("root:x:0:\nnonroot:x:65532:\n") },
     { path: "tmp", type: "dir", mode: 0o1777 },
@@ -168,9 +194,10 @@ export function collectLayers(root: string, nodeBinary: string, compiled: string
   const app: TarEntry[] = [
     { path: `${IMAGE_APP_DIR}/package.json`, type: "file", mode: 0o644, content: readFileSync(join(root, "package.json")) },
     ...treeEntries(join(compiled, "src"), `${IMAGE_APP_DIR}/dist/src`, (rel, isDir) => !isDir && (/\.test\.js$/.test(rel) || rel.endsWith(".map"))),
+    ...RUNTIME_ASSETS.map((a): TarEntry => ({ path: `${IMAGE_APP_DIR}/dist/${a}`, type: "file", mode: 0o644, content: readFileSync(join(root, a)) })),
   ];
   return [
-    { comment: `node ${nodeBinary} and the shared libraries it links (ldd)`, entries: runtime },
+    { comment: `node ${nodeBinary}, ${HOST_TOOLS.join(", ")} and the shared libraries they link (ldd)`, entries: runtime },
     { comment: "production node_modules (package-lock.json, dev dependencies excluded)", entries: nodeModulesEntries(root) },
     { comment: "the compiled app (tsc: dist/src)", entries: app },
     ...(payloadDir ? [payloadLayer(payloadDir)] : []),
@@ -186,7 +213,7 @@ export function buildOperatorImage(opts: BuildOptions): BuildResult {
   const nodeBinary = opts.nodeBinary ?? process.execPath;
   const compiled = compileApp(root, log);
   try {
-    log("collecting layers: node + shared libraries, production node_modules, app");
+    log("collecting layers: node + nsenter + shared libraries, production node_modules, app + runtime assets");
     const layers = collectLayers(root, nodeBinary, compiled.dir, opts.payloadDir);
     log("writing the OCI layout (deterministic tar, gzip)");
     const built = buildImage({

@@ -13,8 +13,15 @@ const EXAMPLE_HEADER =
   "# A sample SandboxConfig: every Linux node gets Kata (where KVM runs guests) or gVisor behind the\n" +
   "# RuntimeClass `sandboxed`. Apply with `kubectl apply -f examples/sandboxconfig.yaml`.\n";
 
+/**
+ * kubectl (sigs.k8s.io/yaml, go-yaml) and OLM read YAML 1.1, where a plain `off`, `yes`, `n`, `0755`
+ * or `1:20` is not a string: `compat` quotes every string a 1.1 reader would take for something else,
+ * and the output stays YAML 1.2 (no %YAML directive).
+ */
+export const YAML_OPTIONS = { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false, compat: "yaml-1.1" } as const;
+
 export function toYaml(objects: object[], header = HEADER): string {
-  return header + objects.map((o) => stringify(o, { lineWidth: 0, sortMapEntries: false, aliasDuplicateObjects: false })).join("---\n");
+  return header + objects.map((o) => stringify(o, YAML_OPTIONS)).join("---\n");
 }
 
 /** The package version the manifests are stamped with (kept in step with package.json by a test). */

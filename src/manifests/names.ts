@@ -20,6 +20,8 @@ export const WEBHOOK_CA_SECRET = "sandbox-operator-webhook-ca";
 export const WEBHOOK_CERT_SECRET = "sandbox-operator-webhook-tls";
 /** The ValidatingAdmissionPolicy that keeps each agent to its own SandboxNode. */
 export const AGENT_NODE_POLICY = "sandbox-operator-agent-own-node";
+/** The ValidatingAdmissionPolicy that keeps the verification RuntimeClasses to the agents' own Pods. */
+export const VERIFY_POD_POLICY = "sandbox-operator-verify-pods";
 
 /** Ports every component serves (documented in docs/install-kubernetes.md). */
 export const PORTS = { metrics: 8080, health: 8081, webhook: 9443 } as const;

@@ -1,6 +1,7 @@
 // Renders the install manifests (namespace, per-component RBAC, controller, agent, webhook,
 // the agent's own-node admission policy, optional ServiceMonitor) as plain objects; pure.
 import { API_VERSION, GROUP, SANDBOXCONFIG_KIND, SANDBOXCONFIG_NAME } from "../api/index.js";
+import { VERIFY_CLASS_PREFIX } from "../render/desired-runtimeclasses.js";
 import {
   AGENT,
   AGENT_HOST_ROOT,
@@ -18,6 +19,7 @@ import {
   WEBHOOK_CA_SECRET,
   WEBHOOK_CERT_SECRET,
   WEBHOOK_CONFIGURATION,
+  VERIFY_POD_POLICY,
   imageReference,
   type ImageRef,
 } from "./names.js";
@@ -139,6 +141,12 @@ export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
 export const AGENT_RULES: Rule[] = [
   { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: READ },
   { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["update", "patch"] },
+];
+/** In its own namespace: verification Pods on its node (docs/adr/0004-verify-with-pods.md). */
+export const AGENT_NAMESPACE_RULES: Rule[] = [
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "create", "delete"] },
+  { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["list"] },
 ];
 
 /** The webhook: reads what its policy needs, keeps its certificate and caBundle current. */
@@ -316,6 +324,54 @@ export function agentNodePolicy(version: string): Manifest[] {
   ];
 }
 
+/**
+ * Verification RuntimeClasses carry no scheduling gate, so only the agent may use them: in its
+ * namespace, on the node its token is bound to. Everyone else gets a clear refusal.
+ */
+export function verifyPodPolicy(version: string): Manifest[] {
+  const l = labels("agent", version);
+  const nodeClaim = "authentication.kubernetes.io/node-name";
+  const agentUser = serviceAccountUser(AGENT);
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: meta(VERIFY_POD_POLICY, l, false),
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["pods"] }] },
+        matchConditions: [
+          { name: "uses-verify-class", expression: `has(object.spec.runtimeClassName) && object.spec.runtimeClassName.startsWith('${VERIFY_CLASS_PREFIX}')` },
+        ],
+        variables: [
+          {
+            name: "nodeName",
+            expression: `has(request.userInfo.extra) && '${nodeClaim}' in request.userInfo.extra && size(request.userInfo.extra['${nodeClaim}']) == 1 ? request.userInfo.extra['${nodeClaim}'][0] : ''`,
+          },
+        ],
+        validations: [
+          {
+            expression: `request.userInfo.username == '${agentUser}' && request.namespace == '${NAMESPACE}'`,
+            reason: "Forbidden",
+            messageExpression: `'RuntimeClass ' + object.spec.runtimeClassName + ' is only for verification Pods of the sandbox-operator agent; use the RuntimeClass without the ${VERIFY_CLASS_PREFIX} prefix (for example sandboxed)'`,
+          },
+          {
+            expression: "variables.nodeName != '' && has(object.spec.nodeName) && object.spec.nodeName == variables.nodeName",
+            reason: "Forbidden",
+            messageExpression: `'the agent may run verification Pods only on the node its token is bound to (' + (variables.nodeName == '' ? '${nodeClaim} missing' : variables.nodeName) + '), with spec.nodeName set to it'`,
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: meta(VERIFY_POD_POLICY, l, false),
+      spec: { policyName: VERIFY_POD_POLICY, validationActions: ["Deny"] },
+    },
+  ];
+}
+
 export function agent(opts: DeployOptions): Manifest[] {
   const l = labels("agent", opts.version);
   const daemonSet: Manifest = {
@@ -335,6 +391,9 @@ export function agent(opts: DeployOptions): Manifest[] {
           // A node agent must run on tainted nodes too (control-plane, dedicated pools).
           tolerations: [{ operator: "Exists" }],
           terminationGracePeriodSeconds: 60,
+          // The host's PID namespace: PID 1 is the host's init, whose namespaces `nsenter` enters to run
+          // the host's `systemctl restart`, and /proc shows the CRI runtime's process with its --config.
+          hostPID: true,
           containers: [
             {
               name: "agent",
@@ -343,12 +402,12 @@ export function agent(opts: DeployOptions): Manifest[] {
               command: [NODE_BIN, ENTRYPOINTS.agent],
               // Flags of src/agent/main.ts; NODE_NAME (downward API) names its SandboxNode.
               args: [`--host-root=${AGENT_HOST_ROOT}`, `--payload-dir=${AGENT_PAYLOAD_DIR}`, "--restart-strategy=systemd", `--health-port=${PORTS.health}`],
-              env: [fieldEnv("NODE_NAME", "spec.nodeName")],
+              env: [fieldEnv("NODE_NAME", "spec.nodeName"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
               ports: [{ name: "health", containerPort: PORTS.health, protocol: "TCP" }],
               livenessProbe: probes.livenessProbe,
               resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-              // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and restarting the
-              // node's CRI runtime through systemd, need it. No host network, PID or IPC namespace.
+              // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and entering PID 1's
+              // namespaces to restart the node's CRI runtime, need it. No host network or IPC namespace.
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
               volumeMounts: [{ name: "host-root", mountPath: AGENT_HOST_ROOT, mountPropagation: "HostToContainer" }],
             },
@@ -361,7 +420,7 @@ export function agent(opts: DeployOptions): Manifest[] {
       },
     },
   };
-  return [...rbac("agent", AGENT, opts.version, AGENT_RULES, []), daemonSet, ...agentNodePolicy(opts.version)];
+  return [...rbac("agent", AGENT, opts.version, AGENT_RULES, AGENT_NAMESPACE_RULES), daemonSet, ...agentNodePolicy(opts.version), ...verifyPodPolicy(opts.version)];
 }
 
 export function webhook(opts: DeployOptions): Manifest[] {

@@ -4,6 +4,8 @@
 // (creating webhook configurations is cluster-wide power), so the install creates them. They hold
 // no webhooks, so with server-side apply the webhook alone owns the content and a re-run of
 // `sandboxctl install` takes nothing back; uninstall deletes them before the webhook goes.
+// No `webhooks: []` either: the apiserver stores an empty list as absent, so every re-apply of one
+// would be a write (a new generation) although nothing changed.
 import type { Manifest, WebhookContext } from "./render-deploy.js";
 
 export function webhookConfigurations(ctx: WebhookContext): Manifest[] {
@@ -12,6 +14,5 @@ export function webhookConfigurations(ctx: WebhookContext): Manifest[] {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind,
     metadata: { name: ctx.configurationName, labels },
-    webhooks: [],
   }));
 }

@@ -13,12 +13,12 @@ const config = (spec: Partial<SandboxConfig["spec"]>): SandboxConfig => ({
 describe("machineConfigRuntimeClasses (the shared builder restricted to the MachineConfig path)", () => {
   it("publishes the general class and kata only: the RHCOS extension ships Kata with QEMU", () => {
     const rcs = machineConfigRuntimeClasses(config({ tolerations: [{ key: "sandbox", operator: "Exists", effect: "NoSchedule" }] }));
-    assert.deepEqual(rcs.map((r) => [r.metadata.name, r.handler, r.scheduling.nodeSelector]), [
+    assert.deepEqual(rcs.map((r) => [r.metadata.name, r.handler, r.scheduling?.nodeSelector]), [
       ["sandboxed", "sandboxed", { "sandboxing.dev/runtime.sandboxed": "true" }],
       ["kata", "kata", { "sandboxing.dev/runtime.kata": "true" }],
     ]);
     assert.deepEqual(rcs[0]!.overhead.podFixed, { memory: "320Mi", cpu: "250m" }, "the same documented default as the DaemonSet path");
-    assert.equal(rcs[0]!.scheduling.tolerations?.length, 1);
+    assert.equal(rcs[0]!.scheduling?.tolerations?.length, 1);
     assert.equal(rcs[0]!.metadata.labels["sandboxing.dev/install-method"], "MachineConfig");
     assert.equal(rcs[0]!.metadata.labels["sandboxing.dev/config"], "cluster");
   });

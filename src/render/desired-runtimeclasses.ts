@@ -6,6 +6,16 @@ export const RUNTIME_LABEL_PREFIX = "sandboxing.dev/runtime.";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "sandbox-operator";
 export const CONFIG_LABEL = "sandboxing.dev/config";
+/** Marks the RuntimeClasses only the node agent's verification Pods may use. */
+export const PURPOSE_LABEL = "sandboxing.dev/purpose";
+export const VERIFY_CLASS_PREFIX = "sandboxing-verify-";
+
+/**
+ * The verification RuntimeClass of a handler: the same handler without the scheduling gate, so the
+ * agent can prove a node before it earns the label; a ValidatingAdmissionPolicy keeps every Pod but
+ * the agent's off it (docs/adr/0004-verify-with-pods.md).
+ */
+export const verifyClassName = (handler: string) => `${VERIFY_CLASS_PREFIX}${handler}`;
 
 /** The Node label a verified handler earns; RuntimeClass `name` selects it. */
 export const runtimeLabel = (className: string) => `${RUNTIME_LABEL_PREFIX}${className}`;
@@ -28,7 +38,8 @@ export interface RuntimeClassObject {
   metadata: { name: string; labels: Record<string, string> };
   handler: string;
   overhead: { podFixed: { memory: string; cpu: string } };
-  scheduling: { nodeSelector: Record<string, string>; tolerations?: Toleration[] };
+  /** Absent on verification classes only. */
+  scheduling?: { nodeSelector: Record<string, string>; tolerations?: Toleration[] };
 }
 
 function overheadFor(spec: SandboxConfigSpec, backend: Backend): Required<ResourceOverhead> {
@@ -75,6 +86,17 @@ export function desiredRuntimeClasses(spec: SandboxConfigSpec, opts: RuntimeClas
   for (const b of allowed) out.push(runtimeClass(spec, BACKEND_CLASS[b], overheadFor(spec, b), opts.labels));
   for (const v of spec.variants ?? []) if (allowed.includes(v.backend)) out.push(runtimeClass(spec, v.name, { ...overheadFor(spec, v.backend), ...(v.overhead ?? {}) }, opts.labels));
   return out;
+}
+
+/** One verification class per published class (DaemonSet path: the agent verifies with Pods). */
+export function verifyRuntimeClasses(classes: readonly RuntimeClassObject[]): RuntimeClassObject[] {
+  return classes.map((rc) => ({
+    apiVersion: rc.apiVersion,
+    kind: rc.kind,
+    metadata: { name: verifyClassName(rc.handler), labels: { ...rc.metadata.labels, [PURPOSE_LABEL]: "verify" } },
+    handler: rc.handler,
+    overhead: rc.overhead,
+  }));
 }
 
 /** Names of every RuntimeClass a config publishes (pods using one of them block an uninstall). */

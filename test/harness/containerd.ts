@@ -60,6 +60,10 @@ export interface ContainerdOptions {
   extraPath?: string[];
   /** Import the pause and test images (default true). */
   images?: boolean;
+  /** --address: default <its own dir>/containerd.sock; give a path under hostRoot to serve the socket where a node would. */
+  socket?: string;
+  /** --config as a host path (under hostRoot), default /etc/containerd/config.toml; k3s-like nodes use another. */
+  hostConfigPath?: string;
 }
 
 export interface Containerd {
@@ -101,8 +105,9 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
   if (!existsSync("/usr/sbin/runc") && !existsSync("/usr/bin/runc")) throw new Error("runc is missing: apt-get install runc (or run scripts/setup.sh test)");
   const bin = await binaries(opts.version);
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-ctd-"));
-  const socket = join(dir, "containerd.sock");
-  const configPath = join(opts.hostRoot, "etc", "containerd", "config.toml");
+  const socket = opts.socket ?? join(dir, "containerd.sock");
+  mkdirSync(dirname(socket), { recursive: true });
+  const configPath = join(opts.hostRoot, opts.hostConfigPath ?? "/etc/containerd/config.toml");
   mkdirSync(dirname(configPath), { recursive: true });
   const config = opts.config === undefined ? (opts.version === "1.6" ? debianConfig(dir) : v3Config(dir)) : opts.config;
   if (config !== null) writeFileSync(configPath, config);

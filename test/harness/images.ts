@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { CriClient } from "../../src/agent/cri/client.js";
 
 const run = promisify(execFile);
 
@@ -86,8 +87,28 @@ export async function buildImageArchive(dir = join(tmpdir(), "sandbox-operator-i
   }
 }
 
-/** Imports the pause and test images into the CRI namespace (k8s.io) of the containerd at `socket`. */
-export async function importImages(ctr: string, socket: string): Promise<void> {
+/**
+ * Imports the pause and test images into the CRI namespace (k8s.io) of the containerd at `socket`,
+ * then waits until CRI itself resolves each one. containerd 2.x keeps a second, in-memory image
+ * store for CRI that it fills from ImageCreate events after `ctr import` returns; a RunPodSandbox
+ * in that window does not find the pause image and tries to pull it (containerd#12980 names the
+ * same window). 1.6 resolves through its metadata store and passes at once.
+ */
+export async function importImages(ctr: string, socket: string, timeoutMs = 30_000): Promise<void> {
   const archive = await buildImageArchive();
   await run(ctr, ["--address", socket, "--namespace", "k8s.io", "images", "import", archive], { maxBuffer: 16 << 20 });
+  const cri = new CriClient(socket, 5_000);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let missing = [...PAUSE_IMAGES, TEST_IMAGE];
+    while (missing.length > 0) {
+      const seen = await Promise.all(missing.map(async (ref) => ((await cri.imageStatus(ref)) ? null : ref)));
+      missing = seen.filter((r): r is string => r !== null);
+      if (missing.length === 0) break;
+      if (Date.now() > deadline) throw new Error(`CRI at ${socket} does not see imported images after ${timeoutMs} ms: ${missing.join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    cri.close();
+  }
 }

@@ -1,20 +1,20 @@
-// Proves the worked examples of docs/pod-policy.md: every manifest under examples/pod-policy is
-// applied to the real apiserver with the webhook running, and the outcome the docs promise is checked.
+// Proves the worked examples of docs/pod-policy.md: every manifest under examples/pod-policy, as the
+// real kubectl reads it (YAML 1.1), is applied to the real apiserver with the webhook running, and
+// the outcome the docs promise is checked.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
 import { KubeClient, type AnyObject } from "../../src/kube/client.js";
 import { publishedClasses, type Pod } from "../../src/admission/policy.js";
 import type { SandboxConfigSpec } from "../../src/api/index.js";
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { installCrds } from "../harness/cluster.js";
+import { kubectlRead } from "../harness/kubectl.js";
 import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = "examples/pod-policy";
-const load = (file: string) => parseAllDocuments(readFileSync(join(DIR, file), "utf8")).map((d) => d.toJS() as AnyObject);
 const ANN = "sandboxing.dev/admission";
 
 describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
@@ -22,11 +22,12 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
   let client: KubeClient;
   let webhookClient: KubeClient;
   let webhook: RunningWebhook;
+  const load = (file: string) => kubectlRead(cp.kubeconfigPath, join(DIR, file));
 
   /** Applies a file: Namespaces with SSA, Pods with POST; returns the pods' results by name. */
   async function applyFile(file: string): Promise<Map<string, CreateResult>> {
     const out = new Map<string, CreateResult>();
-    for (const doc of load(file)) {
+    for (const doc of await load(file)) {
       if (doc.kind === "Pod") out.set(doc.metadata.name, await createPod(client, doc as Pod & AnyObject));
       else await client.apply(doc);
     }
@@ -43,7 +44,7 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     webhookClient = await KubeClient.fromKubeConfig(cp.kubeConfig(), { fieldManager: "sandbox-operator-webhook" });
     await installCrds(client);
     await client.apply(namespace(OPERATOR_NS));
-    const [config] = load("sandboxconfig.yaml");
+    const [config] = await load("sandboxconfig.yaml");
     // What the controller publishes for this config, plus a host-runtime class some clusters have.
     for (const name of publishedClasses((config as unknown as { spec: SandboxConfigSpec }).spec).keys()) await client.apply(runtimeClass(name));
     await client.apply(runtimeClass("runc", false));
@@ -99,7 +100,7 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     assert.deepEqual(r.warnings, ["namespace legacy-billing audits sandboxing: this pod runs without a sandbox; enforce mode would set runtimeClassName sandboxed"]);
     // Step 2 of the docs: kubectl label namespace legacy-billing sandboxing.dev/policy=enforce --overwrite
     await client.apply(namespace("legacy-billing", "enforce"));
-    const [, podDoc] = load("legacy-image.yaml");
+    const [, podDoc] = await load("legacy-image.yaml");
     const next = structuredClone(podDoc) as Pod & AnyObject;
     next.metadata.name = "billing-php56-v2";
     next.spec.runtimeClassName = "kata-legacy";

@@ -12,6 +12,7 @@ import { resourceFor } from "../../src/kube/resources.js";
 import { AGENT, AGENT_NODE_POLICY, CONTROLLER, NAMESPACE, WEBHOOK, WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
 import { serviceAccountUser } from "../../src/manifests/render-deploy.js";
 import { repoRoot } from "../../src/manifests/image-lock.js";
+import { verifyClassName } from "../../src/render/desired-runtimeclasses.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually, node } from "../harness/cluster.js";
 import { sandboxctl, startSandboxctl } from "../harness/sandboxctl.js";
@@ -77,6 +78,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     const podSpec = (ds.spec as { template: { spec: Record<string, unknown> } }).template.spec;
     assert.deepEqual(podSpec.nodeSelector, { "sandboxing.dev/agent": "true", "kubernetes.io/os": "linux" });
     assert.equal(podSpec.priorityClassName, "system-node-critical");
+    assert.equal(podSpec.hostPID, true, "the agent needs the host's PID 1 (nsenter ... systemctl) and /proc (runtime discovery)");
     const dep = await client.get<Obj>("Deployment", CONTROLLER, NAMESPACE);
     assert.equal((dep.spec as { replicas: number }).replicas, 2);
     assert.match(JSON.stringify(dep.spec), /@sha256:[0-9a-f]{64}/, "the image is pinned by digest");
@@ -157,6 +159,11 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       [AGENT, { verb: "get", group: "sandboxing.dev", resource: "sandboxconfigs" }, false],
       [AGENT, { verb: "patch", group: "", resource: "nodes" }, false],
       [AGENT, { verb: "list", group: "", resource: "pods" }, false],
+      // Verification Pods: only in its own namespace (the node is checked by a policy, see below).
+      [AGENT, { verb: "create", group: "", resource: "pods", namespace: NAMESPACE }, true],
+      [AGENT, { verb: "get", group: "", resource: "pods", subresource: "log", namespace: NAMESPACE }, true],
+      [AGENT, { verb: "create", group: "", resource: "pods", namespace: "default" }, false],
+      [AGENT, { verb: "update", group: "", resource: "pods", namespace: NAMESPACE }, false],
       [WEBHOOK, { verb: "get", group: "", resource: "secrets", namespace: NAMESPACE, name: WEBHOOK_CERT_SECRET }, true],
       [WEBHOOK, { verb: "update", group: "", resource: "secrets", namespace: NAMESPACE, name: WEBHOOK_CA_SECRET }, true],
       [WEBHOOK, { verb: "create", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations" }, false],
@@ -209,6 +216,34 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       assert.ok(await client.getOrNull("ValidatingAdmissionPolicy", AGENT_NODE_POLICY));
     } finally {
       for (const c of [agentA, unbound, controller]) c.close();
+    }
+  });
+
+  it("keeps verification RuntimeClasses to the agent's own Pods on its own node (ValidatingAdmissionPolicy)", async () => {
+    const cls = verifyClassName("sandboxed");
+    await client.apply({ apiVersion: "node.k8s.io/v1", kind: "RuntimeClass", metadata: { name: cls }, handler: "sandboxed" } as AnyObject);
+    const kc = cp.kubeConfig();
+    const agentA = await impersonating(kc, serviceAccountUser(AGENT), saGroups, { [NODE_CLAIM]: "node-a" });
+    const pod = (namespace: string, nodeName: string) =>
+      ({ apiVersion: "v1", kind: "Pod", metadata: { name: "verify-x", namespace }, spec: { nodeName, runtimeClassName: cls, containers: [{ name: "v", image: "busybox" }] } }) as KubeObject;
+    const denied = (re: RegExp) => (e: unknown) => e instanceof ApiError && e.status === 403 && re.test(e.message);
+    try {
+      await eventually("the policy to refuse a user's Pod on a verification class", async () => {
+        try {
+          await client.create(pod("default", "node-a"), { dryRun: true });
+          return false;
+        } catch (e) {
+          if (denied(new RegExp(`RuntimeClass ${cls} is only for verification Pods of the sandbox-operator agent`))(e)) return true;
+          throw e;
+        }
+      }, 30_000, 250);
+      const ok = (await agentA.create(pod(NAMESPACE, "node-a"), { dryRun: true })) as Obj;
+      assert.equal((ok.spec as { runtimeClassName: string }).runtimeClassName, cls, "the agent runs its verification Pod on its own node");
+      await assert.rejects(agentA.create(pod(NAMESPACE, "node-b"), { dryRun: true }), denied(/only on the node its token is bound to \(node-a\)/));
+      await assert.rejects(agentA.create(pod("default", "node-a"), { dryRun: true }), denied(/cannot create resource "pods" in API group "" in the namespace "default"/), "RBAC: only in its own namespace");
+    } finally {
+      agentA.close();
+      await client.delete("RuntimeClass", cls);
     }
   });
 

@@ -70,7 +70,11 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(await client.getOrNull("SandboxNode", "n4"), null);
 
     const rcs = (await client.list<RC>("RuntimeClass")).items;
-    assert.deepEqual(rcs.map((r) => r.metadata.name).sort(), ["gvisor", "kata", "sandboxed"]);
+    assert.deepEqual(rcs.map((r) => r.metadata.name).sort(), ["gvisor", "kata", "sandboxed", "sandboxing-verify-gvisor", "sandboxing-verify-kata", "sandboxing-verify-sandboxed"]);
+    // The agents' verification classes: the same handler without the label gate (ADR 0004).
+    const verify = rcs.find((r) => r.metadata.name === "sandboxing-verify-sandboxed")!;
+    assert.equal(verify.handler, "sandboxed");
+    assert.equal((verify as { scheduling?: unknown }).scheduling, undefined);
     const general = rcs.find((r) => r.metadata.name === "sandboxed")!;
     assert.equal(general.handler, "sandboxed");
     assert.deepEqual(general.scheduling.nodeSelector, { "sandboxing.dev/runtime.sandboxed": "true" });

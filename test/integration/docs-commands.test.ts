@@ -1,11 +1,13 @@
 // Every shell command in README.md and docs/**/*.md (```sh/```bash blocks, and "$ " lines of
 // other blocks) is checked: `npm run X` names a script in package.json; `sandboxctl ...` /
 // `kubectl sandbox ...` parses with the real CLI (the subcommand's --help exits 0 and lists every
-// flag used); `kubectl apply|delete -f <file>` names a file whose YAML objects the real apiserver
-// accepts (server-side dry-run); repository paths exist. Anything else must be on ALLOWED below.
+// flag used); `kubectl apply|delete -f <file>` runs as written with the real kubectl (the YAML 1.1
+// reader readers use) as a server-side dry-run on the real apiserver; repository paths exist.
+// Anything else must be on ALLOWED below.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { KubeClient, type AnyObject } from "../../src/kube/client.js";
@@ -15,6 +17,7 @@ import { repoRoot } from "../../src/manifests/image-lock.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually, installCrds } from "../harness/cluster.js";
 import { commandsInMarkdown, shellWords, type DocCommand } from "../harness/docs-commands.js";
+import { kubectlOk, kubectlRead } from "../harness/kubectl.js";
 import { sandboxctl } from "../harness/sandboxctl.js";
 
 const root = repoRoot();
@@ -56,8 +59,8 @@ interface Checker {
   scripts: Record<string, string>;
   /** `sandboxctl <path...> --help`: exit code and text. */
   help(path: string[]): Promise<{ code: number | null; text: string }>;
-  /** Server-side dry-run of every object in the file; throws with the apiserver's message. */
-  applyFile(file: string): Promise<void>;
+  /** Runs a docs' `kubectl apply|delete ... -f <file>` (args after "kubectl") as a server-side dry-run; throws with kubectl's message. */
+  kubectl(args: string[]): Promise<void>;
 }
 
 /** Problems with one simple command (no &&, |, ;), or [] when it passes. */
@@ -79,7 +82,7 @@ async function checkSimple(cmd: string, c: Checker): Promise<string[]> {
     const file = words[words.indexOf("-f") + 1]!;
     if (!pathExists(file)) return problems;
     try {
-      await c.applyFile(file);
+      await c.kubectl(words.slice(1));
     } catch (e) {
       problems.push(`${file}: ${(e as Error).message}`);
     }
@@ -130,17 +133,17 @@ describe("every command in README.md and docs/ works as written", () => {
       if (!helps.has(key)) helps.set(key, sandboxctl([...path, "--help"]).then((r) => ({ code: r.code, text: r.stdout + r.stderr })));
       return helps.get(key)!;
     },
-    applyFile: async (file) => {
-      const docs = parseAllDocuments(readFileSync(join(root, file), "utf8"));
-      for (const d of docs) if (d.errors.length) throw new Error(`not YAML: ${d.errors[0]!.message}`);
-      const objs = docs.map((d) => d.toJS() as AnyObject).filter(Boolean);
+    kubectl: async (args) => {
+      const kc = cp.kubeconfigPath;
+      const file = args[args.indexOf("-f") + 1]!;
+      const objs = await kubectlRead(kc, file);
       assert.ok(objs.length > 0, `${file} has no objects`);
-      // Namespaces and CRDs for real (dry-run objects inside them need them to exist); the rest dry-run.
-      for (const o of objs) {
-        if (typeof o.kind !== "string" || typeof o.apiVersion !== "string") throw new Error(`an object without kind/apiVersion: ${JSON.stringify(o).slice(0, 80)}`);
-        if (o.kind === "Namespace" || o.kind === "CustomResourceDefinition") await client.apply(o);
-      }
-      for (const o of objs) if (o.kind !== "Namespace" && o.kind !== "CustomResourceDefinition") await client.apply(o, { dryRun: true });
+      // Namespaces and CRDs for real, as kubectl read them (dry-run objects inside them need them to exist).
+      const prerequisites = objs.filter((o) => o.kind === "Namespace" || o.kind === "CustomResourceDefinition");
+      if (prerequisites.length) await kubectlOk(kc, ["apply", "--server-side", "-f", "-"], { stdin: JSON.stringify({ apiVersion: "v1", kind: "List", items: prerequisites }) });
+      // A delete removes nothing that a dry-run could check: the file's objects must first be accepted.
+      if (args[0] === "delete") await kubectlOk(kc, ["apply", "--server-side", "--dry-run=server", "-f", file]);
+      await kubectlOk(kc, [...args, "--dry-run=server"]);
     },
   };
 
@@ -201,7 +204,20 @@ describe("every command in README.md and docs/ works as written", () => {
     });
 
     it("reports a manifest the apiserver refuses", async () => {
-      await assert.rejects(checker.applyFile("examples/use-cases/custom-kernel/gvisor-kernel-params.refused.yaml"), /kernelParams configure a Kata guest VM/);
+      await assert.rejects(checker.kubectl(["apply", "-f", "examples/use-cases/custom-kernel/gvisor-kernel-params.refused.yaml"]), /kernelParams configure a Kata guest VM/);
+    });
+
+    it("reports a manifest that only a YAML 1.1 reader gets wrong (an unquoted off is false to kubectl)", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "docs-commands-"));
+      try {
+        const file = join(dir, "sandboxconfig.yaml");
+        const text = readFileSync(join(root, "examples/pod-policy/sandboxconfig.yaml"), "utf8");
+        assert.match(text, /defaultMode: "off"/);
+        writeFileSync(file, text.replace('defaultMode: "off"', "defaultMode: off"));
+        await assert.rejects(checker.kubectl(["apply", "-f", file]), /spec\.podPolicy\.defaultMode: Invalid value: "boolean"/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -1,13 +1,13 @@
 // Proves the worked examples of docs/use-cases/*.md on a real kube-apiserver with the real
-// admission webhook: every SandboxConfig is accepted (or refused) by the CRD as the page says,
-// the controller's RuntimeClasses for it are published, and every pod gets the outcome the page
-// claims (server-side dry-run, so the webhook and the RuntimeClass admission run but nothing is stored).
+// admission webhook: every SandboxConfig is applied (or refused) with the real `kubectl apply -f` as
+// the page says, the controller's RuntimeClasses for it are published, and every pod, as kubectl
+// reads the file, gets the outcome the page claims (server-side dry-run, so the webhook and the
+// RuntimeClass admission run but nothing is stored).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
-import { ApiError, KubeClient, type AnyObject } from "../../src/kube/client.js";
+import { KubeClient, type AnyObject } from "../../src/kube/client.js";
 import type { Pod } from "../../src/admission/policy.js";
 import type { SandboxConfigSpec } from "../../src/api/index.js";
 import type { RunningWebhook } from "../../src/admission/server.js";
@@ -15,11 +15,13 @@ import { desiredRuntimeClasses, MANAGED_BY, MANAGED_BY_LABEL } from "../../src/c
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { eventually, installCrds } from "../harness/cluster.js";
+import { kubectl, kubectlOk, kubectlRead } from "../harness/kubectl.js";
 import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = join(repoRoot(), "examples", "use-cases");
+/** The path the pages' `kubectl apply -f` commands name. */
+const docPath = (file: string) => `examples/use-cases/${file}`;
 const ANN = "sandboxing.dev/admission";
-const load = (file: string) => parseAllDocuments(readFileSync(join(DIR, file), "utf8")).map((d) => d.toJS() as AnyObject);
 
 /**
  * The decision recorded for a pod that got the general class injected. The apiserver reinvokes the
@@ -51,17 +53,18 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
   let webhookClient: KubeClient;
   let webhook: RunningWebhook;
   const covered = new Set<string>();
+  /** The file's objects as kubectl reads them (YAML 1.1). */
+  const load = (file: string) => kubectlRead(cp.kubeconfigPath, docPath(file));
 
-  /** Applies a SandboxConfig file and publishes the RuntimeClasses the controller would for it. */
+  /** `kubectl apply -f` of a SandboxConfig file, and the RuntimeClasses the controller would publish for it. */
   async function useConfig(file: string): Promise<SandboxConfigSpec> {
     covered.add(file);
-    const [config] = load(file);
     // Each page starts from its own config, as a reader would (no controller runs, so no finalizer).
     if (await client.getOrNull("SandboxConfig", "cluster")) {
       await client.delete("SandboxConfig", "cluster");
       await eventually("SandboxConfig cluster deleted", async () => (await client.getOrNull("SandboxConfig", "cluster")) === null, 10_000);
     }
-    await client.apply(config!);
+    await kubectlOk(cp.kubeconfigPath, ["apply", "-f", docPath(file)]);
     const spec = (await client.get<AnyObject>("SandboxConfig", "cluster")).spec as SandboxConfigSpec;
     const classes = desiredRuntimeClasses(spec);
     const names = new Set(classes.map((c) => c.metadata.name));
@@ -75,12 +78,13 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
   /** Applies a file: Namespaces with SSA; Pods by server-side dry-run until the claim holds (the webhook's caches follow the config within seconds). */
   async function applyPods(file: string, claims: Record<string, PodClaim>): Promise<void> {
     covered.add(file);
-    const pods = load(file).filter((d) => {
+    const objects = await load(file);
+    const pods = objects.filter((d) => {
       if (d.kind === "Pod") return true;
       assert.equal(d.kind, "Namespace", `${file}: only Namespaces and Pods expected`);
       return false;
     });
-    for (const d of load(file)) if (d.kind === "Namespace") await client.apply(d);
+    for (const d of objects) if (d.kind === "Namespace") await client.apply(d);
     assert.deepEqual(pods.map((p) => p.metadata.name).sort(), Object.keys(claims).sort(), `${file}: a claim per pod`);
     for (const p of pods) await holds(`${file} pod ${p.metadata.name}`, () => createPod(client, p as Pod & AnyObject, true), claims[p.metadata.name]!);
   }
@@ -127,8 +131,9 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
     await useConfig("custom-kernel/sandboxconfig.yaml");
     await applyPods("custom-kernel/pod.yaml", { solver: { status: 201, runtimeClassName: "kata-hugepages" } });
     covered.add("custom-kernel/gvisor-kernel-params.refused.yaml");
-    const [bad] = load("custom-kernel/gvisor-kernel-params.refused.yaml");
-    await assert.rejects(client.apply(bad!), (e: unknown) => e instanceof ApiError && e.status === 422 && /vcpus, memory and kernelParams configure a Kata guest VM/.test(e.message));
+    const refused = await kubectl(cp.kubeconfigPath, ["apply", "-f", docPath("custom-kernel/gvisor-kernel-params.refused.yaml")]);
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stderr, /The SandboxConfig "cluster" is invalid: .*vcpus, memory and kernelParams configure a Kata guest VM/);
     const stored = (await client.get<AnyObject>("SandboxConfig", "cluster")).spec as SandboxConfigSpec;
     assert.deepEqual(stored.variants?.[0]?.kernelParams, ["hugepagesz=2M", "hugepages=1024", "transparent_hugepage=never"], "the refused config changed nothing");
   });
@@ -161,7 +166,7 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
   it("multi-tenant: defaultMode enforce sandboxes unlabelled tenant namespaces, off namespaces are untouched, opting out is refused", async () => {
     await useConfig("multi-tenant/sandboxconfig.yaml");
     covered.add("multi-tenant/namespaces.yaml");
-    for (const ns of load("multi-tenant/namespaces.yaml")) await client.apply(ns);
+    await kubectlOk(cp.kubeconfigPath, ["apply", "-f", docPath("multi-tenant/namespaces.yaml")]);
     await applyPods("multi-tenant/pods.yaml", {
       web: { status: 201, runtimeClassName: "sandboxed", annotation: INJECTED() },
       exporter: { status: 201, runtimeClassName: null, annotation: undefined, warnings: [] },

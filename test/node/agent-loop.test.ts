@@ -45,7 +45,7 @@ describe("agent process <-> SandboxNode on a real apiserver, real containerd 1.6
     await kube.create({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxNode", metadata: { name: NODE }, spec: { action: "Apply", proceed: false } } as KubeObject);
     agent = spawn(
       process.execPath,
-      ["--import", "tsx", MAIN, "--node-name", NODE, "--host-root", root, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--restart-strategy", "command", "--restart-command", c.restartScript, "--payload-dir", payload, "--config-prefix", root, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0"],
+      ["--import", "tsx", MAIN, "--node-name", NODE, "--host-root", root, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--restart-strategy", "command", "--restart-command", c.restartScript, "--payload-dir", payload, "--config-prefix", root, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0", "--verify-with", "cri"],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     agent.stdout!.on("data", (d: Buffer) => (agentLog += d.toString()));
@@ -132,7 +132,7 @@ describe("agent process <-> SandboxNode on a real apiserver, real containerd 1.6
     const name = "agent-loop-bare-node";
     await kube.delete("SandboxNode", name);
     await kube.create({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxNode", metadata: { name }, spec: { action: "Apply", proceed: false } } as KubeObject);
-    const p = spawn(process.execPath, ["--import", "tsx", MAIN, "--node-name", name, "--host-root", bare, "--kubeconfig", cp.kubeconfigPath, "--restart-strategy", "none", "--health-port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, ["--import", "tsx", MAIN, "--node-name", name, "--host-root", bare, "--kubeconfig", cp.kubeconfigPath, "--restart-strategy", "none", "--health-port", "0", "--verify-with", "cri"], { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     p.stdout!.on("data", (d: Buffer) => (log += d.toString()));
     p.stderr!.on("data", (d: Buffer) => (log += d.toString()));

@@ -8,7 +8,7 @@ import * as protoLoader from "@grpc/proto-loader";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-/** runtime.proto sits beside this file in src/; from dist/ we look back into src/. */
+/** runtime.proto sits beside this file in src/ and in the image's dist/ (build.ts RUNTIME_ASSETS); a local dist/ looks back into src/. */
 export function protoPath(): string {
   const candidates = [join(HERE, "runtime.proto"), join(HERE, "..", "..", "..", "..", "src", "agent", "cri", "runtime.proto")];
   const found = candidates.find((p) => existsSync(p));

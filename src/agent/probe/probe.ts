@@ -8,6 +8,7 @@ import { BACKENDS, type Backend } from "../../api/common.js";
 import type { BackendProbe, Probe } from "../../api/sandboxnode.js";
 import { CriClient } from "../cri/client.js";
 import { defaultLayout, type Layout } from "../layout.js";
+import { discoverContainerd } from "./discover.js";
 
 export interface ProbeOptions {
   /** Where the host's filesystem is mounted ("/" when running on the host itself). */
@@ -22,6 +23,12 @@ export interface ProbeOptions {
   guestTimeoutMs?: number;
   /** A KVM result from an earlier probe: booting a test guest again on every re-probe is wasteful. */
   kvm?: Probe["kvm"];
+  /** The config.toml to edit (host path), overriding what the containerd process says (--containerd-config). */
+  containerdConfig?: string;
+  /** Prefix the runtime sees in front of host paths (tests); maps its --config/--address back to host paths. */
+  configPrefix?: string;
+  /** The host's /proc (the agent's own, with hostPID). */
+  procRoot?: string;
 }
 
 /** What the probe found, with the host paths the engines need. */
@@ -33,6 +40,8 @@ export interface HostInventory {
   layout: Layout;
   /** Whether the gVisor binaries come from payloadDir (the agent installs them on apply). */
   shipsGvisor: boolean;
+  /** containerd's config.toml as a host path: the one its process runs with, or --containerd-config. */
+  containerdConfig: string;
 }
 
 const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"];
@@ -59,16 +68,20 @@ export function nodeArchName(a = nodeArch()): string {
   return a === "x64" ? "amd64" : a;
 }
 
-async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: string }> {
-  const candidates = o.criSocket ? [o.criSocket] : [...CONTAINERD_SOCKETS, ...CRIO_SOCKETS].map((s) => under(o.hostRoot, s));
+async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: string; containerdConfig: string }> {
+  const found = discoverContainerd({ hostRoot: o.hostRoot, configPrefix: o.configPrefix, criSocket: o.criSocket, containerdConfig: o.containerdConfig, procRoot: o.procRoot });
+  const containerdConfig = found.configPath;
+  // The socket of the containerd the kubelet uses first, then the well-known ones.
+  const candidates = o.criSocket ? [o.criSocket] : [...new Set([...(found.socket ? [found.socket] : []), ...[...CONTAINERD_SOCKETS, ...CRIO_SOCKETS].map((s) => under(o.hostRoot, s))])];
   for (const socket of candidates) {
     if (!existsSync(socket)) continue;
     const c = new CriClient(socket, 3_000);
     try {
       const v = await c.version(3_000);
       const kind = /containerd/i.test(v.runtime_name) ? "containerd" : /cri-o|crio/i.test(v.runtime_name) ? "crio" : "unknown";
-      const configPath = kind === "containerd" ? "/etc/containerd/config.toml" : kind === "crio" ? "/etc/crio/crio.conf" : undefined;
-      return { cri: { kind, version: v.runtime_version.replace(/^v/, ""), configPath, socket }, socket };
+      const configPath = kind === "containerd" ? containerdConfig : kind === "crio" ? "/etc/crio/crio.conf" : undefined;
+      const source = kind === "containerd" ? `${found.source}; CRI answered on ${socket}` : `${v.runtime_name} answered on ${socket}`;
+      return { cri: { kind, version: v.runtime_version.replace(/^v/, ""), configPath, socket, source }, socket, containerdConfig };
     } catch {
       // Not answering: try the next socket, then fall back to what is installed.
     } finally {
@@ -77,9 +90,10 @@ async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: 
   }
   const containerd = findBinary(o.hostRoot, BIN_DIRS.map((d) => `${d}/containerd`));
   const crio = findBinary(o.hostRoot, BIN_DIRS.map((d) => `${d}/crio`));
-  if (containerd) return { cri: { kind: "containerd", configPath: "/etc/containerd/config.toml" } };
-  if (crio) return { cri: { kind: "crio", configPath: "/etc/crio/crio.conf" } };
-  return { cri: { kind: "unknown" } };
+  const none = `no CRI socket answered (${candidates.join(", ")})`;
+  if (containerd) return { cri: { kind: "containerd", configPath: containerdConfig, source: `${found.source}; ${none}; ${containerd} installed` }, containerdConfig };
+  if (crio) return { cri: { kind: "crio", configPath: "/etc/crio/crio.conf", source: `${none}; ${crio} installed` }, containerdConfig };
+  return { cri: { kind: "unknown", source: none }, containerdConfig };
 }
 
 function readTrim(p: string): string | undefined {
@@ -185,14 +199,14 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], layout: 
 
 export async function probeHostDetailed(o: ProbeOptions): Promise<HostInventory> {
   const kataDir = o.kataDir ?? "/opt/kata";
-  const [{ cri, socket }, kvm] = await Promise.all([probeCri(o), o.kvm ? Promise.resolve(o.kvm) : probeKvm(o, kataDir)]);
+  const [{ cri, socket, containerdConfig }, kvm] = await Promise.all([probeCri(o), o.kvm ? Promise.resolve(o.kvm) : probeKvm(o, kataDir)]);
   const arch = nodeArchName();
   const kernel = readTrim(under(o.hostRoot, "/proc/sys/kernel/osrelease")) ?? release();
   const vhostVsock = existsSync(under(o.hostRoot, "/dev/vhost-vsock"));
   const kata = probeKata(o, kataDir, kvm, defaultLayout({ kataDir }));
   const gvisor = probeGvisor(o, cri, arch, kata.layout);
   const probe: Probe = { arch, kernel, cri, kvm, vhostVsock, backends: [...kata.probes, gvisor.probe] };
-  return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships };
+  return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships, containerdConfig };
 }
 
 /** The probe alone, as `sandboxctl doctor` and the status reporter want it. */

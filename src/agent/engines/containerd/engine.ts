@@ -4,7 +4,8 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { readOrNull } from "../../fsutil.js";
-import { CONTAINERD_DROPIN } from "../../layout.js";
+import { containerdDropIn } from "../../layout.js";
+import { hostCommand } from "../../restart.js";
 import type { FileChange } from "../../txn.js";
 import type { Engine, PlanInput } from "../engine.js";
 import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock, type ContainerdConfigVersion } from "./render.js";
@@ -13,10 +14,14 @@ export const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
 
 export interface ContainerdEngineOptions {
   hostRoot: string;
+  /** The config.toml this containerd runs with, as a host path (probe: its --config); default /etc/containerd/config.toml. */
+  configPath?: string;
   /** Major version from the CRI Version call (1 or 2). */
   major: number;
   /** containerd binary used for `containerd config default` when config.toml is missing. */
   containerdBinary?: string;
+  /** Host process whose mount namespace runs the host's own containerd when its binary cannot run here (default 1). */
+  hostPid?: number;
 }
 
 type Tree = Record<string, unknown>;
@@ -41,17 +46,25 @@ export class ContainerdEngine implements Engine {
   readonly kind = "containerd" as const;
   readonly describe: string;
   private readonly configPath: string;
+  /** Host path of our 2.x drop-in. */
+  private readonly dropIn: string;
 
   constructor(private readonly o: ContainerdEngineOptions) {
-    this.configPath = join(o.hostRoot, CONTAINERD_CONFIG);
-    this.describe = o.major >= 2 ? `containerd ${o.major}.x (drop-in ${CONTAINERD_DROPIN} + imports)` : `containerd 1.x (${CONTAINERD_CONFIG}, in place)`;
+    const config = o.configPath ?? CONTAINERD_CONFIG;
+    this.configPath = join(o.hostRoot, config);
+    this.dropIn = containerdDropIn(config);
+    this.describe = o.major >= 2 ? `containerd ${o.major}.x (drop-in ${this.dropIn} + imports in ${config})` : `containerd 1.x (${config}, in place)`;
   }
 
   /** containerd's own defaults, for a host without config.toml (a file with only our tables would drop CRI defaults before 2.0). */
   private defaults(): string {
     const bin = this.o.containerdBinary ?? join(this.o.hostRoot, "usr/bin/containerd");
     const attempts: Array<[string, string[]]> = [[bin, ["config", "default"]]];
-    if (this.o.hostRoot !== "/") attempts.push(["chroot", [this.o.hostRoot, "containerd", "config", "default"]]);
+    // The host's binary may need host libraries the image lacks: then run it on the host (hostPID).
+    if (this.o.hostRoot !== "/") {
+      const [cmd, ...args] = hostCommand(this.o.hostPid ?? 1, ["containerd", "config", "default"]);
+      attempts.push([cmd!, args]);
+    }
     for (const [cmd, args] of attempts) {
       try {
         const out = execFileSync(cmd, args, { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "ignore"] });
@@ -90,8 +103,8 @@ export class ContainerdEngine implements Engine {
   }
 
   private planV2(input: PlanInput): FileChange[] {
-    const dropIn = join(this.o.hostRoot, CONTAINERD_DROPIN);
-    const importPath = input.runtimePath(CONTAINERD_DROPIN);
+    const dropIn = join(this.o.hostRoot, this.dropIn);
+    const importPath = input.runtimePath(this.dropIn);
     const changes: FileChange[] = [];
     const current = readOrNull(this.configPath)?.toString("utf8") ?? null;
     const base = current ?? "version = 3\n";
@@ -111,7 +124,7 @@ export class ContainerdEngine implements Engine {
 
   unedit(path: string, current: string, input: Pick<PlanInput, "runtimePath">): string {
     if (this.o.major < 2) return stripManagedBlock(current);
-    const imp = JSON.stringify(input.runtimePath(CONTAINERD_DROPIN));
+    const imp = JSON.stringify(input.runtimePath(this.dropIn));
     return current
       .split("\n")
       .map((l) => (/^imports\s*=/.test(l) ? l.replace(`, ${imp}`, "").replace(`${imp}, `, "").replace(imp, "") : l))
