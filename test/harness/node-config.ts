@@ -107,6 +107,18 @@ export function registryHostsToml(registry: string): string {
   return [`server = "http://${registry}"`, "", `[host."http://${registry}"]`, `  capabilities = ["pull", "resolve"]`, ""].join("\n");
 }
 
+/**
+ * A registry mirror, as an air-gapped node has one: pulls of `upstream` (docker.io, or `localhost`
+ * for the operator's default image name) resolve in the local registry; nothing is fetched upstream.
+ */
+export function mirrorHostsToml(upstream: string, registry: string): string {
+  const server = upstream === "docker.io" ? "https://registry-1.docker.io" : `https://${upstream}`;
+  return [`server = "${server}"`, "", `[host."http://${registry}"]`, `  capabilities = ["pull", "resolve"]`, ""].join("\n");
+}
+
+/** Upstream names the local registry mirrors (docs/development.md: the cluster tier's registry). */
+export const MIRRORED = ["docker.io", "localhost"] as const;
+
 /** Upstream's containerd.service (containerd/containerd, containerd.service), pointed at NODE_BIN. */
 export function containerdUnit(): string {
   return `[Unit]
@@ -242,6 +254,7 @@ export function nodeFiles(s: NodeSettings): Record<string, string> {
   return {
     "/etc/containerd/config.toml": containerdConfig(s),
     [`/etc/containerd/certs.d/${s.registry}/hosts.toml`]: registryHostsToml(s.registry),
+    ...Object.fromEntries(MIRRORED.map((u) => [`/etc/containerd/certs.d/${u}/hosts.toml`, mirrorHostsToml(u, s.registry)])),
     ...(s.containerd === "2" ? { "/etc/systemd/system/containerd.service": containerdUnit() } : { [`${NODE_BIN}/containerd-shim-runsc-v1`]: shimAdapter16(NODE_RUNSC_SHIM_16) }),
     "/etc/kubernetes/kubelet-config.json": kubeletConfig(s),
     "/etc/systemd/system/kubelet.service": kubeletUnit(s),
