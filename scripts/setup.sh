@@ -10,7 +10,8 @@ if [ "${1:-}" = demo ] && [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux)
+# debootstrap: the cluster tier builds its node rootfs with it (test/harness/node-rootfs.ts).
+DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux debootstrap)
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"
