@@ -6,6 +6,7 @@ import { basicsSuite } from "./basics.suite.js";
 import { cleanupSuite } from "./cleanup.suite.js";
 import { gvisorSuite } from "./gvisor.suite.js";
 import { networkSuite } from "./network.suite.js";
+import { operatorSuite } from "./operator.suite.js";
 import { restartSuite } from "./restart.suite.js";
 
 let cluster: KubeCluster | undefined;
@@ -33,5 +34,6 @@ describe("cluster tier: a real single-node cluster", { timeout: 900_000 }, () =>
   networkSuite(handle);
   gvisorSuite(handle);
   restartSuite(handle);
+  operatorSuite(handle);
   cleanupSuite(handle, () => (stopped = true));
 });

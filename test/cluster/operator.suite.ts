@@ -1,0 +1,240 @@
+// Cluster tier, the product as a user installs it: the image `npm run build:image` builds, pushed to
+// the registry the node pulls from; `kubectl apply --server-side -f deploy/sandbox-operator.yaml`;
+// `kubectl apply -f examples/sandboxconfig.yaml`; the operator runs as pods and sandboxes pods.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildOperatorImage, writeArchive } from "../../src/images/build.js";
+import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
+import { AGENT, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK } from "../../src/manifests/names.js";
+import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
+
+const ROOT = repoRoot();
+const CONFIG = "/etc/containerd/config.toml";
+const DROPIN = "/etc/containerd/conf.d/50-sandbox-operator.toml";
+const SANDBOX_SCRIPT = "uname -r; dmesg | head -n 1; while :; do echo hello-from-$(hostname) | nc -l -p 8080; done";
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface Obj {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown> & { runtimeClassName?: string; holderIdentity?: string };
+  status?: Record<string, unknown> & { conditions?: Condition[]; phase?: string; podIP?: string };
+}
+
+const cond = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = (e as Error).message.split("\n").slice(0, 4).join(" ");
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${last}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function operatorSuite(cluster: ClusterHandle): void {
+  describe("sandbox-operator installed as a user installs it (kubectl, image from a registry)", { concurrency: false }, () => {
+    let configBefore: Buffer;
+    let work: string;
+    const ourLabels = async () => {
+      const n = await getJson<Obj>(cluster(), "node", cluster().nodeName);
+      return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
+    };
+    const config = async () => getJson<Obj>(cluster(), "sandboxconfig", "cluster");
+    const diag = async () => {
+      const c = cluster();
+      const out = await Promise.all([
+        c.kubectl(["-n", NAMESPACE, "get", "pods", "-o", "wide"]).catch((e: Error) => e.message),
+        c.kubectl(["get", "sandboxnodes", "-o", "yaml"]).catch((e: Error) => e.message),
+        c.kubectl(["-n", NAMESPACE, "logs", "-l", "app.kubernetes.io/component=agent", "--tail=40"]).catch((e: Error) => e.message),
+      ]);
+      return out.join("\n");
+    };
+
+    before(async () => {
+      const c = cluster();
+      work = mkdtempSync(join(tmpdir(), "sandbox-operator-cluster-image-"));
+      // Exactly what `npm run build:image` builds, and the digest the shipped manifests pin.
+      const built = buildOperatorImage({ root: ROOT, log: () => undefined });
+      const lock = readImageLock(ROOT);
+      assert.equal(built.digest, lock.digest, "deploy/image.json pins the image this tree builds: run npm run build:image");
+      const archive = join(work, "operator.oci.tar");
+      writeArchive(built, archive);
+      // The registry mirrors `localhost` (node-config.ts MIRRORED): the manifests' localhost/sandbox-operator@sha256:... pulls from it.
+      const pushed = await c.registry.push(archive, "sandbox-operator", { tag: built.tag });
+      assert.equal(pushed, `${c.registry.host}/sandbox-operator@${lock.digest}`);
+      configBefore = readFileSync(c.node.hostPath(CONFIG));
+    });
+    after(() => {
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    it("kubectl apply --server-side -f deploy/sandbox-operator.yaml: controller (2 replicas, one leader) and webhook run as pods", async () => {
+      const c = cluster();
+      await c.kubectl(["apply", "--server-side", "-f", join(ROOT, "deploy", "sandbox-operator.yaml")]);
+      for (const d of [CONTROLLER, WEBHOOK]) {
+        await c.kubectl(["-n", NAMESPACE, "rollout", "status", `deployment/${d}`, "--timeout=240s"], { timeoutMs: 250_000 }).catch(async (e: Error) => {
+          throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+        });
+      }
+      const pods = await getJson<{ items: Obj[] }>(c, "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=controller");
+      assert.equal(pods.items.filter((p) => p.status?.phase === "Running").length, 2, "two controller replicas");
+      const lease = await eventually("a controller leader", async () => {
+        const l = await getJson<Obj>(c, "lease", LEADER_LEASE, "-n", NAMESPACE);
+        return l.spec?.holderIdentity ? l : undefined;
+      }, 60_000);
+      assert.ok(pods.items.some((p) => lease.spec!.holderIdentity!.startsWith(p.metadata.name)), `leader ${lease.spec!.holderIdentity} is one of the controller pods`);
+    });
+
+    it("kubectl apply -f examples/sandboxconfig.yaml: the agent pod configures containerd, verifies with Pods, the node is labelled, RuntimeClasses published", async () => {
+      const c = cluster();
+      await c.kubectl(["apply", "-f", join(ROOT, "examples", "sandboxconfig.yaml")]);
+      await eventually("SandboxConfig Ready", async () => cond(await config(), "Ready")?.status === "True", 300_000).catch(async (e: Error) => {
+        throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+      });
+      const ds = await getJson<Obj>(c, "daemonset", AGENT, "-n", NAMESPACE);
+      assert.equal(ds.status?.numberReady, 1, "the agent DaemonSet runs on the node");
+      const sn = await getJson<Obj & { status: { handlers: Array<{ name: string; verified: boolean; kernel?: string }> } }>(c, "sandboxnode", c.nodeName);
+      assert.equal(sn.status.phase, "Applied");
+      for (const h of sn.status.handlers) {
+        assert.ok(h.verified, `${h.name} verified`);
+        assert.match(h.kernel ?? "", /gVisor/, `${h.name} ran under gVisor`);
+      }
+      assert.deepEqual(await ourLabels(), { "sandboxing.dev/agent": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/runtime.sandboxed": "true" });
+      const rcs = (await c.kubectl(["get", "runtimeclass", "-o", "name"])).trim().split("\n");
+      for (const rc of ["sandboxed", "gvisor", "kata", "sandboxing-verify-sandboxed"]) assert.ok(rcs.includes(`runtimeclass.node.k8s.io/${rc}`), `RuntimeClass ${rc}: ${rcs.join(", ")}`);
+      assert.ok(existsSync(c.node.hostPath(DROPIN)), "containerd 2's drop-in is in place");
+      const left = await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "sandboxing.dev/verify=true", "-o", "name"]);
+      assert.equal(left.trim(), "", "verification Pods are deleted after use");
+    });
+
+    it("a runtimeClassName: sandboxed pod shows the gVisor kernel in kubectl logs, a runc pod the host's, and they talk over the pod network", async () => {
+      const c = cluster();
+      await apply(c, pod("sbx", c, { runtimeClassName: "sandboxed", command: ["sh", "-c", SANDBOX_SCRIPT], restartPolicy: "Always" }));
+      await apply(c, pod("plain", c, { command: ["sh", "-c", "uname -r; sleep 3600"] }));
+      await waitPhase(c, "sbx", "Running", 120);
+      await waitPhase(c, "plain", "Running", 120);
+      const sbxLog = await logsMatching(c, "sbx", /Starting gVisor/);
+      assert.doesNotMatch(sbxLog.split("\n")[0]!, new RegExp(release().replace(/\./g, "\\.")), "not the host kernel");
+      assert.equal((await logsMatching(c, "plain", /\S/)).trim(), release(), "runc shows the host kernel");
+      const sbx = await getJson<Obj>(c, "pod/sbx");
+      assert.equal(sbx.spec?.nodeName, c.nodeName, "placed by the scheduler on the verified node");
+      const out = await c.kubectl(["exec", "plain", "--", "sh", "-c", `nc -w 5 ${sbx.status!.podIP} 8080 </dev/null`]);
+      assert.equal(out.trim(), "hello-from-sbx");
+    });
+
+    it("in an enforce namespace the webhook (a pod behind its Service) sets runtimeClassName: sandboxed, and a privileged pod runs only sandboxed", async () => {
+      const c = cluster();
+      await apply(c, { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenant", labels: { "sandboxing.dev/policy": "enforce" } } });
+      const inTenant = (name: string, extra: Record<string, unknown> = {}) => {
+        const p = pod(name, c, { command: ["sh", "-c", "uname -r; dmesg | head -n 1; sleep 3600"] }) as { metadata: Record<string, unknown>; spec: { containers: Array<Record<string, unknown>> } };
+        p.metadata.namespace = "tenant";
+        Object.assign(p.spec.containers[0]!, extra);
+        return p;
+      };
+      await apply(c, inTenant("untrusted"));
+      await apply(c, inTenant("superpriv", { securityContext: { privileged: true } }));
+      for (const name of ["untrusted", "superpriv"]) {
+        const p = await getJson<Obj>(c, `pod/${name}`, "-n", "tenant");
+        assert.equal(p.spec?.runtimeClassName, "sandboxed", `${name}: the webhook set the RuntimeClass`);
+        await c.kubectl(["-n", "tenant", "wait", `pod/${name}`, "--for=jsonpath={.status.phase}=Running", "--timeout=120s"], { timeoutMs: 130_000 });
+        await eventually(`${name} logs show gVisor`, async () => /Starting gVisor/.test(await c.kubectl(["-n", "tenant", "logs", name])), 30_000);
+      }
+    });
+
+    it("a running sandboxed pod survives a restart of the agent pod and a config change that restarts containerd", async () => {
+      const c = cluster();
+      const before = await getJson<Obj & { status: { containerStatuses: Array<{ containerID: string; restartCount: number }> } }>(c, "pod/sbx");
+      const agentPod = (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"])).trim();
+      await c.kubectl(["-n", NAMESPACE, "delete", agentPod, "--wait=true", "--timeout=90s"], { timeoutMs: 100_000 });
+      await c.kubectl(["-n", NAMESPACE, "rollout", "status", `daemonset/${AGENT}`, "--timeout=120s"], { timeoutMs: 130_000 });
+      const mainPid = async () => (await c.node.systemctl("show", "--property=MainPID", "--value", "containerd.service")).stdout.trim();
+      const pidBefore = await mainPid();
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }] } })]);
+      await eventually("the variant verified and labelled", async () => (await ourLabels())["sandboxing.dev/runtime.gvisor-tenant"] === "true" && cond(await config(), "Ready")?.status === "True", 240_000).catch(async (e: Error) => {
+        throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+      });
+      assert.notEqual(await mainPid(), pidBefore, "the agent restarted containerd through the node's systemd (new MainPID)");
+      const now = await getJson<typeof before>(c, "pod/sbx");
+      assert.equal(now.status.phase, "Running");
+      assert.equal(now.status.containerStatuses[0]!.containerID, before.status.containerStatuses[0]!.containerID, "same container");
+      assert.equal(now.status.containerStatuses[0]!.restartCount, 0);
+      const out = await c.kubectl(["exec", "plain", "--", "sh", "-c", `nc -w 5 ${before.status.podIP} 8080 </dev/null`]);
+      assert.equal(out.trim(), "hello-from-sbx", "still serving");
+    });
+
+    it("a runtime restart that fails leaves the node Degraded with the error and unlabelled; pods keep running; it recovers when the unit is fixed", async () => {
+      const c = cluster();
+      // An admin's unit drop-in that makes `systemctl restart containerd` refuse (containerd keeps running).
+      const refuse = "/etc/systemd/system/containerd.service.d/99-refuse-manual.conf";
+      mkdirSync(dirname(c.node.hostPath(refuse)), { recursive: true });
+      writeFileSync(c.node.hostPath(refuse), "[Unit]\nRefuseManualStart=yes\nRefuseManualStop=yes\n");
+      await c.node.systemctl("daemon-reload");
+      try {
+        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-b", backend: "gvisor" }] } })]);
+        const degraded = await eventually("SandboxNode Degraded RuntimeRestartFailed", async () => {
+          const d = cond(await getJson<Obj>(c, "sandboxnode", c.nodeName), "Degraded");
+          return d?.status === "True" && d.reason === "RuntimeRestartFailed" ? d : undefined;
+        }, 180_000).catch(async (e: Error) => {
+          throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+        });
+        assert.match(degraded.message, /containerd/, `the message names the unit: ${degraded.message}`);
+        assert.match(degraded.message, /refuse|RefuseManual|dependency only/i, `the message carries systemd's error: ${degraded.message}`);
+        await eventually("no runtime label on the Degraded node", async () => !Object.keys(await ourLabels()).some((k) => k.startsWith("sandboxing.dev/runtime.")), 60_000);
+        const cfgDegraded = cond(await config(), "Degraded");
+        assert.equal(cfgDegraded?.status, "True");
+        assert.match(cfgDegraded?.message ?? "", new RegExp(c.nodeName));
+        for (const p of ["sbx", "plain"]) assert.equal((await getJson<Obj>(c, `pod/${p}`)).status?.phase, "Running", `${p} keeps running`);
+        assert.equal(existsSync(c.node.hostPath(DROPIN)) && /gvisor-b/.test(readFileSync(c.node.hostPath(DROPIN), "utf8")), false, "the new config was rolled back");
+      } finally {
+        rmSync(c.node.hostPath(refuse), { force: true });
+        await c.node.systemctl("daemon-reload");
+      }
+      // Back to the configuration the node runs: Ready and labelled again, no restart needed.
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }] } })]);
+      await eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
+    });
+
+    it("uninstall as the docs say: blocked while a sandboxed pod runs (named), then complete; containerd's config byte-identical; nothing of ours left", async () => {
+      const c = cluster();
+      await c.kubectl(["-n", "tenant", "delete", "pod", "untrusted", "superpriv", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+      await c.kubectl(["delete", "sandboxconfig", "cluster", "--wait=false"]);
+      const blocked = await eventually("uninstall blocked by pods", async () => {
+        const p = cond(await config(), "Progressing");
+        return p?.reason === "UninstallBlockedByPods" ? p : undefined;
+      }, 60_000);
+      assert.match(blocked.message, /default\/sbx/, "the status names the pod");
+      await deletePods(c, "sbx");
+      await c.kubectl(["wait", "--for=delete", "sandboxconfig/cluster", "--timeout=240s"], { timeoutMs: 250_000 }).catch(async (e: Error) => {
+        throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+      });
+      await c.kubectl(["delete", "-f", join(ROOT, "deploy", "sandbox-operator.yaml"), "--ignore-not-found", "--wait=true", "--timeout=180s"], { timeoutMs: 190_000 });
+      assert.ok(readFileSync(c.node.hostPath(CONFIG)).equals(configBefore), "config.toml byte-identical to before the install");
+      assert.equal(existsSync(c.node.hostPath(DROPIN)), false, "drop-in removed");
+      assert.deepEqual(await ourLabels(), {}, "no label of ours on the node");
+      const rcs = JSON.parse(await c.kubectl(["get", "runtimeclass", "-o", "json"])) as { items: Obj[] };
+      assert.deepEqual(rcs.items.filter((r) => r.metadata.labels?.["app.kubernetes.io/managed-by"] === "sandbox-operator").map((r) => r.metadata.name), []);
+      assert.equal((await c.kubectl(["get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"])).trim(), "", "namespace gone");
+      assert.equal((await c.kubectl(["get", "crd", "-o", "name"])).includes("sandboxing.dev"), false, "CRDs gone");
+      // runc pods still start, and the one that ran through it all is still running.
+      await apply(c, pod("after", c, { command: ["sh", "-c", "uname -r"] }));
+      await waitPhase(c, "after", "Succeeded", 90);
+      assert.equal((await getJson<Obj>(c, "pod/plain")).status?.phase, "Running");
+      await deletePods(c, "after", "plain");
+      await c.kubectl(["delete", "namespace", "tenant", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+    });
+  });
+}
