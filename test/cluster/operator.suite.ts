@@ -2,13 +2,13 @@
 // the registry the node pulls from; `kubectl apply --server-side -f deploy/sandbox-operator.yaml`;
 // `kubectl apply -f examples/sandboxconfig.yaml`; the operator runs as pods and sandboxes pods.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { release, tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { release } from "node:os";
 import { dirname, join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { buildOperatorImage, writeArchive } from "../../src/images/build.js";
+import { before, describe, it } from "node:test";
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
 import { AGENT, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK } from "../../src/manifests/names.js";
+import { pushOperatorImage } from "../harness/operator-image.js";
 import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 const ROOT = repoRoot();
@@ -48,7 +48,6 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined | fal
 export function operatorSuite(cluster: ClusterHandle): void {
   describe("sandbox-operator installed as a user installs it (kubectl, image from a registry)", { concurrency: false }, () => {
     let configBefore: Buffer;
-    let work: string;
     const ourLabels = async () => {
       const n = await getJson<Obj>(cluster(), "node", cluster().nodeName);
       return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
@@ -66,20 +65,10 @@ export function operatorSuite(cluster: ClusterHandle): void {
 
     before(async () => {
       const c = cluster();
-      work = mkdtempSync(join(tmpdir(), "sandbox-operator-cluster-image-"));
-      // Exactly what `npm run build:image` builds, and the digest the shipped manifests pin.
-      const built = buildOperatorImage({ root: ROOT, log: () => undefined });
-      const lock = readImageLock(ROOT);
-      assert.equal(built.digest, lock.digest, "deploy/image.json pins the image this tree builds: run npm run build:image");
-      const archive = join(work, "operator.oci.tar");
-      writeArchive(built, archive);
-      // The registry mirrors `localhost` (node-config.ts MIRRORED): the manifests' localhost/sandbox-operator@sha256:... pulls from it.
-      const pushed = await c.registry.push(archive, "sandbox-operator", { tag: built.tag });
-      assert.equal(pushed, `${c.registry.host}/sandbox-operator@${lock.digest}`);
+      // Exactly what `npm run build:image` builds, at the digest the shipped manifests pin.
+      const pushed = await pushOperatorImage(c.registry);
+      assert.equal(pushed.ref, `${c.registry.host}/sandbox-operator@${readImageLock(ROOT).digest}`);
       configBefore = readFileSync(c.node.hostPath(CONFIG));
-    });
-    after(() => {
-      if (work) rmSync(work, { recursive: true, force: true });
     });
 
     it("kubectl apply --server-side -f deploy/sandbox-operator.yaml: controller (2 replicas, one leader) and webhook run as pods", async () => {
