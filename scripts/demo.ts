@@ -1,38 +1,30 @@
-// The local demo (`npm run demo`): a real control plane, containerd + runc + gVisor, the controller and
-// the agent as processes; rollout, a runc and a `sandboxed` container side by side, uninstall, config restored.
-import { spawn, type ChildProcess } from "node:child_process";
+// The local demo (`npm run demo`): a real single-node cluster (the cluster test tier), the operator
+// installed as a user installs it (image from a registry, kubectl), a runc and a `sandboxed` pod
+// side by side, then uninstall with containerd's config restored. --keep leaves it up.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { hostname, release, tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import { release } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse } from "yaml";
-import type { SandboxConfig, SandboxNode } from "../src/api/index.js";
-import { CriClient } from "../src/agent/cri/client.js";
-import { verifyHandler, type VerifyResult } from "../src/agent/verify.js";
-import { readStatus } from "../src/cli/status.js";
-import { processIo } from "../src/cli/io.js";
-import { renderStatus, type StatusView } from "../src/cli/render-status.js";
-import { matchesSelector } from "../src/controller/policy-rollout.js";
-import { KubeClient, type AnyObject, type KubeObject } from "../src/kube/client.js";
-import { installCrds, node } from "../test/harness/cluster.js";
-import { startContainerd, type Containerd } from "../test/harness/containerd.js";
-import { startControlPlane, type ControlPlane } from "../test/harness/controlplane.js";
-import { gvisorPayload } from "../test/harness/gvisor.js";
-import { TEST_IMAGE } from "../test/harness/images.js";
+import { NAMESPACE } from "../src/manifests/names.js";
+import { binaryPath } from "../test/harness/binaries.js";
+import { startKubeCluster, type KubeCluster } from "../test/harness/kube-cluster.js";
+import { pushOperatorImage } from "../test/harness/operator-image.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const EXAMPLE = join(ROOT, "examples", "sandboxconfig.yaml");
-const ROLLOUT_TIMEOUT_MS = 120_000;
-const UNINSTALL_TIMEOUT_MS = 120_000;
+const MANIFESTS = "deploy/sandbox-operator.yaml";
+const EXAMPLE = "examples/sandboxconfig.yaml";
+const CONFIG = "/etc/containerd/config.toml";
+const SCRIPT = "echo kernel=$(uname -r); echo dmesg=$(dmesg 2>/dev/null | head -n 1); sleep 3600";
 
 const keep = process.argv.includes("--keep");
 if (process.argv.some((a) => a === "-h" || a === "--help")) {
-  process.stdout.write("usage: npm run demo [-- --keep]\n  --keep  leave the control plane, containerd, controller and agent running after the two containers (Ctrl-C stops and cleans up)\n");
+  process.stdout.write("usage: npm run demo [-- --keep]\n  --keep  leave the cluster and the operator running after the two pods (Ctrl-C stops and cleans up)\n");
   process.exit(0);
 }
 if (process.getuid?.() !== 0) {
-  process.stderr.write("demo: must run as root (it starts containerd, runc and gVisor sandboxes and mounts their file systems): sudo npm run demo\n");
+  process.stderr.write("demo: must run as root (it boots a node container with systemd, containerd, the kubelet and gVisor): sudo npm run demo\n");
   process.exit(1);
 }
 
@@ -43,268 +35,144 @@ const phase = (text: string) => say(`\n[${elapsed()}] ▶ ${text}`);
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Everything this run started, torn down in reverse order by cleanup().
-const state: {
-  cp?: ControlPlane;
-  containerd?: Containerd;
-  dirs: string[];
-  children: Array<{ name: string; child: ChildProcess }>;
-  kube?: KubeClient;
-  cri?: CriClient;
-} = { dirs: [], children: [] };
-let cleaning: Promise<void> | undefined;
-
-/** Stops what this run started: agent and controller, containerd (shims, mounts), control plane, temp dirs. */
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    state.cri?.close();
-    state.kube?.close();
-    for (const { child } of [...state.children].reverse()) await stopChild(child);
-    await state.containerd?.stop().catch((e: Error) => say(`cleanup: containerd: ${e.message}`));
-    await state.cp?.stop().catch((e: Error) => say(`cleanup: control plane: ${e.message}`));
-    for (const d of state.dirs) rmSync(d, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-
-/** Last resort when the process exits without cleanup() finishing: kill children, drop temp dirs (containerd's own hook kills it). */
-process.on("exit", () => {
-  for (const { child } of state.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  for (const pid of state.cp?.pids ?? []) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  for (const d of [...state.dirs, ...(state.cp ? [state.cp.dir] : [])]) rmSync(d, { recursive: true, force: true });
-});
+let cluster: KubeCluster | undefined;
+let stopping: Promise<string[]> | undefined;
+const stop = () => (stopping ??= cluster ? cluster.stop() : Promise.resolve([]));
 
 let interrupted = false;
-function onSignal(sig: NodeJS.Signals): void {
-  if (interrupted) {
-    say(`\n${sig} again: exiting now (processes are killed; temp dirs removed)`);
-    process.exit(130);
-  }
-  interrupted = true;
-  say(`\n[${elapsed()}] ${sig}: stopping and cleaning up everything the demo started (${sig} again to force)…`);
-  void cleanup().finally(() => process.exit(130));
-}
-/** The harness installs its own exit-at-once signal handlers; ours must be the only ones so cleanup can finish. */
-function ownSignals(): void {
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    for (const l of process.listeners(sig)) if (l !== onSignal) process.off(sig, l);
-    if (!process.listeners(sig).includes(onSignal)) process.on(sig, onSignal);
-  }
-}
-ownSignals();
-
-function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (interrupted) {
+      say(`\n${sig} again: exiting now (the harness's exit hooks kill the node and the control plane)`);
+      process.exit(130);
+    }
+    interrupted = true;
+    say(`\n[${elapsed()}] ${sig}: stopping the cluster and restoring the host (${sig} again to force)…`);
+    void stop().then(
+      (left) => {
+        say(left.length ? `left on the host: ${left.join("; ")}` : "host restored: nothing left");
+        process.exit(130);
+      },
+      () => process.exit(130),
+    );
   });
 }
 
-function tail(path: string, lines = 25): string {
-  try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
+/** The CLI from this checkout, as `npx sandboxctl` runs it. */
+function sandboxctl(c: KubeCluster, args: string[]): string {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "--kubeconfig", c.kubeconfigPath, ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`sandboxctl ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
 }
 
-/** Runs a TypeScript entry point as its own process (tsx), output into <logDir>/<name>.log. */
-function spawnTs(name: string, entry: string, args: string[], logDir: string): { child: ChildProcess; log: string } {
-  const log = join(logDir, `${name}.log`);
-  const fd = openSync(log, "a");
-  // Own process group: a Ctrl-C on the terminal reaches only the demo, which stops them in order.
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, entry), ...args], { cwd: ROOT, stdio: ["ignore", fd, fd], detached: true });
-  closeSync(fd);
-  state.children.push({ name, child });
-  child.once("exit", (code, signal) => {
-    if (!cleaning && !interrupted) say(`demo: the ${name} exited unexpectedly (${signal ?? `exit ${code}`}); last lines of ${log}:\n${tail(log)}`);
-  });
-  return { child, log };
-}
-
-/** Redraws the `sandboxctl status` view (the CLI's own printer) until `done` says so. */
-async function watchStatus(kube: KubeClient, what: string, timeoutMs: number, done: (v: StatusView) => boolean, logs: string[]): Promise<void> {
-  const io = processIo();
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
-    const view = await readStatus(kube);
-    const key = JSON.stringify(view);
-    if (io.isTTY || key !== last) {
-      const text = renderStatus(view, "table", new Date());
-      io.frame(io.isTTY ? text : `${last ? "\n" : ""}[${elapsed()}]\n${text}`);
-      last = key;
-    }
-    if (done(view)) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not done after ${timeoutMs / 1000}s\n${logs.map((l) => `--- ${l} (tail) ---\n${tail(l)}`).join("\n")}`);
-    await sleep(300);
+    const ok = await fn().catch((e: Error) => ((last = e.message.split("\n")[0]!), false));
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${last})` : ""}`);
+    await sleep(1000);
   }
 }
 
-/** The sandboxing.dev/* labels the controller put on the Node (agent label, runtime labels). */
-const ourNodeLabels = (n: KubeObject) =>
-  Object.entries(n.metadata.labels ?? {})
-    .filter(([k]) => k.startsWith("sandboxing.dev/"))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(", ");
+const podJson = (name: string, image: string, runtimeClassName?: string) =>
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: { runtimeClassName, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image, command: ["sh", "-c", SCRIPT] }] },
+  });
 
-const readyTrue = (v: StatusView) => v.config.conditions.some((c) => c.type === "Ready" && c.status === "True");
-
-function kernelTable(host: string, rows: VerifyResult[]): string {
-  const cells = [["", "uname -r", "first line of dmesg"], ["host", host, "-"], ...rows.map((r) => [`${r.handler} container`, r.kernel ?? "?", r.dmesg || "(empty: the host restricts its kernel log; dmesg_restrict)"])];
-  const w = [0, 1].map((i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => `  ${c[0]!.padEnd(w[0]!)}   ${c[1]!.padEnd(w[1]!)}   ${c[2]}`).join("\n");
-}
-
-interface Infra {
-  work: string;
-  hostRoot: string;
-  payload: string;
-  cp: ControlPlane;
-  c: Containerd;
-  kube: KubeClient;
-  original: Buffer;
-}
-
-/** Control plane and containerd side by side; each goes into `state` as soon as it exists, so a failure of the other still cleans it up. */
-async function startInfra(work: string): Promise<Infra> {
-  phase("control plane (etcd + kube-apiserver) and containerd 1.6 + runc + gVisor, started side by side");
-  const hostRoot = mkdtempSync(join(tmpdir(), "sandbox-operator-host-"));
-  state.dirs.push(hostRoot);
-  let payload = "";
-  const [cp, c] = await Promise.all([
-    startControlPlane().then((x) => (state.cp = x)),
-    gvisorPayload("1.6").then(async (dir) => {
-      state.dirs.push((payload = dir));
-      return (state.containerd = await startContainerd({ version: "1.6", hostRoot }));
+function kernelTable(rows: Array<[string, string]>): string {
+  const parse = (log: string) => ({ kernel: /kernel=(.*)/.exec(log)?.[1]?.trim() ?? "?", dmesg: /dmesg=(.*)/.exec(log)?.[1]?.trim() || "(empty: the host restricts its kernel log; dmesg_restrict)" });
+  return [
+    `  ${"".padEnd(20)}${"uname -r".padEnd(18)}first line of dmesg`,
+    ...rows.map(([label, log]) => {
+      const r = parse(log);
+      return `  ${label.padEnd(20)}${r.kernel.padEnd(18)}${r.dmesg}`;
     }),
-  ]);
-  ownSignals();
-  const kube = (state.kube = await KubeClient.fromKubeConfig(cp.kubeConfig(), { fieldManager: "sandbox-demo" }));
-  say(`  apiserver  ${cp.url}, kubeconfig ${cp.kubeconfigPath}`);
-  await installCrds(kube);
-  say("  CRDs       SandboxConfig, SandboxNode established");
-  const original = readFileSync(c.configPath);
-  say(`  containerd ${c.socket}`);
-  say(`  host root  ${hostRoot} (the agent's view of /; gVisor payload in ${payload})`);
-  say(`  config     ${c.configPath}  sha256 ${sha256(original)}`);
-  return { work, hostRoot, payload, cp, c, kube, original };
-}
-
-/** The controller and the agent as their own processes, with the flags a Pod would give them; returns their logs. */
-function startComponents(x: Infra): string[] {
-  phase("controller and agent as processes (tsx)");
-  const { cp, c } = x;
-  const controller = spawnTs("controller", "src/controller/main.ts", ["--kubeconfig", cp.kubeconfigPath, "--leader-elect", "false", "--metrics-port", "0", "--health-port", "0"], x.work);
-  say(`  controller pid ${controller.child.pid} (log ${controller.log})`);
-  const agentArgs = ["--node-name", hostname(), "--host-root", x.hostRoot, "--kubeconfig", cp.kubeconfigPath, "--cri-socket", c.socket, "--restart-strategy", "command", "--restart-command", c.restartScript, "--verify-with", "cri"];
-  // Test-machine adaptations as in the node tests: host paths seen through the temp host root, runsc without its netstack.
-  agentArgs.push("--payload-dir", x.payload, "--config-prefix", x.hostRoot, "--runsc-flag", "network=none", "--verify-image", TEST_IMAGE, "--health-port", "0");
-  const agent = spawnTs("agent", "src/agent/main.ts", agentArgs, x.work);
-  say(`  agent      pid ${agent.child.pid} (log ${agent.log})`);
-  return [controller.log, agent.log];
-}
-
-/** This machine as a Node the example's selector picks (only its matchLabels are added). */
-async function registerNode(kube: KubeClient, example: SandboxConfig): Promise<void> {
-  phase(`node: register this machine as Node ${hostname()}`);
-  const selector = example.spec.nodeSelector ?? {};
-  const n = node(hostname(), { ...(selector.matchLabels ?? {}) });
-  const labels = (n.metadata.labels ??= {});
-  if (!matchesSelector(selector, labels)) throw new Error(`${EXAMPLE}: spec.nodeSelector ${JSON.stringify(selector)} does not select a Node labelled ${JSON.stringify(labels)}; the demo only adds matchLabels`);
-  await kube.create(n);
-  say(`  labels ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(", ")} (selected by ${EXAMPLE.slice(ROOT.length + 1)})`);
-}
-
-async function rollout(x: Infra, example: SandboxConfig & AnyObject, logs: string[]): Promise<void> {
-  phase(`apply ${EXAMPLE.slice(ROOT.length + 1)}; rollout (the view of sandboxctl status --watch)`);
-  const { kube, c } = x;
-  await kube.apply(example);
-  await watchStatus(kube, "rollout", ROLLOUT_TIMEOUT_MS, readyTrue, logs);
-  const sn = await kube.get<SandboxNode & AnyObject>("SandboxNode", hostname());
-  const probe = sn.status?.probe;
-  say(`  agent ${sn.status?.agentVersion ?? "?"} on ${hostname()}: ${probe?.cri.kind} ${probe?.cri.version}; ${(probe?.backends ?? []).map((b) => `${b.backend} ${b.usable ? "usable" : "not usable"}`).join(", ")}`);
-  if (probe?.kvm.message) say(`  kata: ${probe.kvm.message}`);
-  say(`  Node ${hostname()}: ${ourNodeLabels(await kube.get("Node", hostname())) || "(no labels of ours)"}`);
-  say(`  ${c.configPath} now sha256 ${sha256(readFileSync(c.configPath))} (handlers ${(sn.status?.handlers ?? []).map((h) => h.name).join(", ")})`);
-}
-
-/** One container under runc and one under the general class, straight through CRI (no kubelet here). */
-async function twoKernels(x: Infra): Promise<void> {
-  phase("one container under runc, one under sandboxed, through CRI");
-  const cri = (state.cri = new CriClient(x.c.socket));
-  const podLogs = join(x.work, "pod-logs");
-  const results: VerifyResult[] = [];
-  for (const handler of ["runc", "sandboxed"]) {
-    const r = await verifyHandler({ cri, handler, image: TEST_IMAGE, logDir: { local: podLogs, runtime: podLogs } });
-    if (!r.ok) throw new Error(`container under ${handler} failed: ${r.message}`);
-    results.push(r);
-  }
-  say(kernelTable(release(), results));
-  if (!/gVisor/.test(results[1]!.dmesg ?? "")) throw new Error(`the sandboxed container did not report gVisor's kernel log (dmesg: ${results[1]!.dmesg})`);
-  if (results[0]!.kernel !== release()) throw new Error(`the runc container saw kernel ${results[0]!.kernel}, the host runs ${release()}`);
-}
-
-async function keepRunning(x: Infra): Promise<never> {
-  phase("--keep: everything stays up");
-  const cli = `node --import tsx src/cli/main.ts --kubeconfig ${x.cp.kubeconfigPath}`;
-  say(`  kubeconfig: ${x.cp.kubeconfigPath}`);
-  say(`  status:     ${cli} status --watch`);
-  say(`  uninstall:  ${cli} uninstall --keep-crds`);
-  say(`  CRI:        ${x.c.socket} (containerd config ${x.c.configPath})`);
-  say(`  logs:       ${x.work}/controller.log, ${x.work}/agent.log`);
-  say(`  stop:       Ctrl-C here (or kill -TERM ${process.pid}): stops every process and removes every temp dir`);
-  return new Promise<never>(() => undefined);
-}
-
-async function uninstall(x: Infra, name: string, logs: string[]): Promise<void> {
-  phase("uninstall: delete the SandboxConfig; the finalizer holds it until the node is reverted");
-  const { kube, c, original } = x;
-  await kube.delete("SandboxConfig", name);
-  await watchStatus(kube, "uninstall", UNINSTALL_TIMEOUT_MS, (v) => !v.config.exists && v.nodes.length === 0, logs);
-  const restored = readFileSync(c.configPath);
-  const same = restored.equals(original);
-  say(`  containerd config ${same ? "restored" : "NOT restored"}: sha256 before ${sha256(original)}`);
-  say(`                                   after  ${sha256(restored)}${same ? "  (byte-identical)" : ""}`);
-  if (!same) throw new Error(`${c.configPath} differs from the original after uninstall`);
-  const rcs = await kube.list("RuntimeClass");
-  say(`  RuntimeClasses left: ${rcs.items.length}; SandboxNodes left: ${(await kube.list("SandboxNode")).items.length}; Node labels of ours left: ${ourNodeLabels(await kube.get("Node", hostname())) || "none"}`);
+  ].join("\n");
 }
 
 async function main(): Promise<void> {
-  say(`sandbox-operator demo${keep ? " (--keep)" : ""}: everything runs on this machine, under ${tmpdir()}`);
-  const work = mkdtempSync(join(tmpdir(), "sandbox-operator-demo-"));
-  state.dirs.push(work);
-  const example = parse(readFileSync(EXAMPLE, "utf8")) as SandboxConfig & AnyObject;
-  const x = await startInfra(work);
-  const logs = startComponents(x);
-  await registerNode(x.kube, example);
-  await rollout(x, example, logs);
-  await twoKernels(x);
-  if (keep) await keepRunning(x);
-  await uninstall(x, example.metadata.name, logs);
-  phase("cleanup: agent, controller, containerd, control plane, temp dirs");
-  await cleanup();
+  say(`sandbox-operator demo${keep ? " (--keep)" : ""}: a single-node cluster on this machine, the operator installed as pods`);
+  phase("cluster: etcd, kube-apiserver, controller-manager, scheduler; a node container (systemd, containerd 2, kubelet, kube-proxy, CNI); a local registry");
+  const c = (cluster = await startKubeCluster({ gvisorByHand: false, log: () => undefined }));
+  const kubectl = binaryPath("kubectl");
+  say(`  node ${c.nodeName} (${c.nodeIP}) Ready in ${(c.readyMs / 1000).toFixed(1)} s; registry ${c.registry.host}; gVisor's runsc is installed on the node, not configured`);
+  const original = readFileSync(c.node.hostPath(CONFIG));
+  say(`  ${CONFIG} sha256 ${sha256(original)}`);
+
+  phase("image: built as `npm run build:image` builds it, pushed to the registry by digest");
+  const image = await pushOperatorImage(c.registry);
+  say(`  ${image.ref} (the node resolves localhost/sandbox-operator through its registry mirror)`);
+
+  phase(`install: kubectl apply --server-side -f ${MANIFESTS}`);
+  await c.kubectl(["apply", "--server-side", "-f", join(ROOT, MANIFESTS)]);
+  for (const d of ["sandbox-operator-controller", "sandbox-operator-webhook"]) await c.kubectl(["-n", NAMESPACE, "rollout", "status", `deployment/${d}`, "--timeout=240s"], { timeoutMs: 250_000 });
+  say(
+    (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-o", "custom-columns=POD:.metadata.name,STATUS:.status.phase"]))
+      .trimEnd()
+      .split("\n")
+      .map((l) => `  ${l}`)
+      .join("\n"),
+  );
+
+  phase(`kubectl apply -f ${EXAMPLE}; the agent configures containerd, restarts it, verifies with a Pod (sandboxctl status)`);
+  await c.kubectl(["apply", "-f", join(ROOT, EXAMPLE)]);
+  await until("SandboxConfig Ready", async () => /^True$/.test((await c.kubectl(["get", "sandboxconfig", "cluster", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`])).trim()), 300_000);
+  say(sandboxctl(c, ["status"]).trimEnd());
+  const labels = JSON.parse(await c.kubectl(["get", "node", c.nodeName, "-o", "jsonpath={.metadata.labels}"])) as Record<string, string>;
+  say(`  Node ${c.nodeName}: ${Object.entries(labels).filter(([k]) => k.startsWith("sandboxing.dev/")).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+
+  phase("two pods, one on runc, one with runtimeClassName: sandboxed (kubectl logs)");
+  await c.kubectl(["apply", "-f", "-"], { input: podJson("runc-pod", c.images.busybox) });
+  await c.kubectl(["apply", "-f", "-"], { input: podJson("sandboxed-pod", c.images.busybox, "sandboxed") });
+  const logs: Array<[string, string]> = [];
+  for (const [label, name] of [["runc pod", "runc-pod"], ["sandboxed pod", "sandboxed-pod"]] as const) {
+    await c.kubectl(["wait", `pod/${name}`, "--for=condition=Ready", "--timeout=120s"], { timeoutMs: 130_000 });
+    let log = "";
+    await until(`${name} logs`, async () => /dmesg=/.test((log = await c.kubectl(["logs", name]))), 30_000);
+    logs.push([label, log]);
+  }
+  say(kernelTable(logs));
+  say(`  host kernel: ${release()}`);
+
+  if (keep) {
+    phase("--keep: everything stays up");
+    say(`  kubeconfig: ${c.kubeconfigPath}`);
+    say(`  kubectl:    ${kubectl} --kubeconfig ${c.kubeconfigPath} get pods -A`);
+    say(`  status:     npx tsx src/cli/main.ts --kubeconfig ${c.kubeconfigPath} status --watch`);
+    say(`  node:       nsenter --target ${c.node.pid} --mount --pid -- journalctl -u kubelet -u containerd`);
+    say(`  stop:       Ctrl-C here (or kill -TERM ${process.pid}): stops the cluster and restores the host`);
+    await new Promise(() => undefined);
+  }
+
+  phase("uninstall as docs/uninstall.md says: delete the pods, the SandboxConfig (waits for the node's revert), the operator");
+  await c.kubectl(["delete", "pod", "runc-pod", "sandboxed-pod", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+  await c.kubectl(["delete", "sandboxconfig", "cluster", "--wait=true", "--timeout=240s"], { timeoutMs: 250_000 });
+  await c.kubectl(["delete", "-f", join(ROOT, MANIFESTS), "--ignore-not-found", "--wait=true", "--timeout=180s"], { timeoutMs: 190_000 });
+  const restored = readFileSync(c.node.hostPath(CONFIG));
+  const same = restored.equals(original);
+  say(`  containerd config ${same ? "restored" : "NOT restored"}: sha256 before ${sha256(original)}`);
+  say(`                                   after  ${sha256(restored)}${same ? "  (byte-identical)" : ""}`);
+  const rcs = (await c.kubectl(["get", "runtimeclass", "-o", "name"])).trim();
+  const left = JSON.parse(await c.kubectl(["get", "node", c.nodeName, "-o", "jsonpath={.metadata.labels}"])) as Record<string, string>;
+  const ours = Object.keys(left).filter((k) => k.startsWith("sandboxing.dev/"));
+  say(`  RuntimeClasses left: ${rcs ? rcs.split("\n").length : 0}; namespace ${NAMESPACE}: ${(await c.kubectl(["get", "ns", NAMESPACE, "--ignore-not-found", "-o", "name"])).trim() || "gone"}; Node labels of ours left: ${ours.join(", ") || "none"}`);
+  if (!same) throw new Error("containerd's config was not restored byte for byte");
+
+  phase("stop: the node, the control plane, the registry; the host restored");
+  const hostLeft = await stop();
+  say(hostLeft.length ? `  left on the host: ${hostLeft.join("; ")}` : "  host restored: nothing left");
   say(`\n[${elapsed()}] done: demo finished, nothing left running`);
+  if (hostLeft.length) process.exitCode = 1;
 }
 
-main().then(
-  () => process.exit(0),
-  async (e: Error) => {
-    if (interrupted) return;
-    process.stderr.write(`\ndemo failed at ${elapsed().trim()}: ${e.message}\n`);
-    await cleanup();
-    process.exit(1);
-  },
-);
+main().catch(async (e: Error) => {
+  process.stderr.write(`demo failed: ${e.message}\n`);
+  const left = await stop().catch(() => []);
+  if (left.length) process.stderr.write(`left on the host: ${left.join("; ")}\n`);
+  process.exit(1);
+});

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = demo ] && [ "$(id -u)" != 0 ]; then
-  echo "demo: must run as root (it starts containerd, runc and gVisor sandboxes and mounts their file systems): sudo npm run demo" >&2
+  echo "demo: must run as root (it boots a node container with systemd, containerd, the kubelet and gVisor): sudo npm run demo" >&2
   exit 1
 fi
 
@@ -35,8 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" = demo ]; then
-  # The demo runs Debian's containerd 1.6; it needs only the control plane and gVisor built.
-  npx tsx test/harness/build.ts etcd kube-apiserver runsc containerd-shim-runsc-v1
+  # The demo runs the cluster tier's cluster: the control plane, the node's parts, the registry.
+  npx tsx test/harness/build.ts etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
+    containerd2 containerd2-shim-runc-v2 ctr2 runsc containerd-shim-runsc-v1 cni-bridge cni-host-local cni-loopback cni-portmap registry
 else
   npx tsx test/harness/build.ts
 fi

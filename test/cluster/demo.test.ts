@@ -1,5 +1,5 @@
-// The local demo end to end (scripts/demo.ts, what `npm run demo` runs after setup): real control
-// plane, containerd + gVisor, controller and agent processes; then nothing of it is left behind.
+// The local demo end to end (scripts/demo.ts, what `npm run demo` runs after setup): the cluster
+// tier's real cluster, the operator installed as pods, runc vs sandboxed kernels, uninstall, nothing left.
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 function runDemo(args: string[] = []): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   let out = "";
@@ -19,8 +18,8 @@ function runDemo(args: string[] = []): { child: ChildProcess; output: () => stri
   return { child, output: () => out, exited };
 }
 
-/** Every temp dir the demo printed (control plane, containerd, host root, payload, work dir). */
-const tempDirs = (out: string) => [...new Set(out.match(/\/[\w/.-]*?\/sandbox-operator-(?:cp|ctd|host|payload|demo)-[A-Za-z0-9]{6}/g) ?? [])];
+/** The control plane's temp dir (it holds the kubeconfig the demo prints with --keep). */
+const tempDirs = (out: string) => [...new Set(out.match(/\/[\w/.-]*?\/sandbox-operator-cp-[A-Za-z0-9]{6}/g) ?? [])];
 
 /** Processes, mounts and directories that still name one of the demo's temp dirs. */
 function leftovers(dirs: string[]): string[] {
@@ -65,19 +64,20 @@ describe("npm run demo (scripts/demo.ts) on this machine", { concurrency: false 
     assert.equal(r.stdout, "", "nothing was started");
   });
 
-  it("rolls out, shows the host kernel under runc and gVisor under sandboxed, uninstalls byte-identical, leaves nothing", async () => {
+  it("installs the operator on a real cluster, shows the host kernel under runc and gVisor under sandboxed, uninstalls byte-identical, leaves nothing", async () => {
     const demo = runDemo();
-    const timer = setTimeout(() => demo.child.kill("SIGINT"), 240_000);
+    const timer = setTimeout(() => demo.child.kill("SIGINT"), 420_000);
     const code = await demo.exited;
     clearTimeout(timer);
     const out = demo.output();
     assert.equal(code, 0, `demo failed:\n${out}`);
-    assert.match(out, /▶ apply examples\/sandboxconfig\.yaml/);
+    assert.match(out, /▶ install: kubectl apply --server-side -f deploy\/sandbox-operator\.yaml/);
+    assert.match(out, /sandbox-operator-controller-\S+\s+Running/, "the controller runs as a pod");
+    assert.match(out, /▶ kubectl apply -f examples\/sandboxconfig\.yaml/);
     assert.match(out, /NODE\s+BACKEND\s+STATE\s+REASON\s+AGE\n\S+\s+gvisor\s+Ready\s+Verified/, "the sandboxctl status view reaches Ready");
-    assert.match(out, new RegExp(`agent ${VERSION.replaceAll(".", "\\.")} on `), "the agent reports the package version");
     assert.match(out, /Node \S+: sandboxing\.dev\/agent=true, sandboxing\.dev\/runtime\.gvisor=true, sandboxing\.dev\/runtime\.sandboxed=true/, "the controller labels the node for the agent DaemonSet and the verified handlers");
-    const runc = /^\s+runc container\s+(\S+)/m.exec(out);
-    const sandboxed = /^\s+sandboxed container\s+(\S+)\s+(.*)$/m.exec(out);
+    const runc = /^\s+runc pod\s+(\S+)/m.exec(out);
+    const sandboxed = /^\s+sandboxed pod\s+(\S+)\s+(.*)$/m.exec(out);
     assert.equal(runc?.[1], release(), "runc shows the host kernel");
     assert.ok(sandboxed, `no sandboxed row:\n${out}`);
     assert.notEqual(sandboxed[1], release(), "sandboxed shows another kernel");
@@ -85,22 +85,24 @@ describe("npm run demo (scripts/demo.ts) on this machine", { concurrency: false 
     const restored = /containerd config restored: sha256 before ([0-9a-f]{64})\n\s+after\s+([0-9a-f]{64})\s+\(byte-identical\)/.exec(out);
     assert.ok(restored, `no restored-config line:\n${out}`);
     assert.equal(restored[1], restored[2]);
-    assert.match(out, /RuntimeClasses left: 0; SandboxNodes left: 0; Node labels of ours left: none/);
+    assert.match(out, /RuntimeClasses left: 0; namespace sandbox-operator-system: gone; Node labels of ours left: none/);
+    assert.match(out, /host restored: nothing left/);
     assert.match(out, /done: demo finished/);
-    const dirs = tempDirs(out);
-    assert.equal(dirs.length, 5, `expected 5 temp dirs in the output, got ${dirs.join(", ")}`);
-    assert.deepEqual(leftovers(dirs), []);
+    assert.deepEqual(leftovers(tempDirs(out)), []);
   });
 
-  it("--keep serves sandboxctl status; Ctrl-C (SIGINT) then stops everything and removes its temp dirs", async () => {
+  it("--keep serves kubectl and sandboxctl status; Ctrl-C (SIGINT) then stops the cluster and restores the host", async () => {
     const demo = runDemo(["--keep"]);
     try {
-      await waitFor("the --keep banner", demo.output, /stop:\s+Ctrl-C here/, demo.exited, 240_000);
+      await waitFor("the --keep banner", demo.output, /stop:\s+Ctrl-C here/, demo.exited, 420_000);
       const kubeconfig = /kubeconfig: (\S+)/.exec(demo.output())![1]!;
       const status = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", kubeconfig, "status"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
       assert.equal(status.status, 0, status.stderr);
       assert.match(status.stdout, /SandboxConfig cluster: Ready=True \(AllNodesReady\) 1\/1 nodes ready/);
-      assert.match(status.stdout, /NODE\s+BACKEND\s+STATE\s+REASON\s+AGE\n\S+\s+gvisor\s+Ready\s+Verified/);
+      const kubectl = /kubectl:\s+(\S+)/.exec(demo.output())![1]!;
+      const pods = spawnSync(kubectl, ["--kubeconfig", kubeconfig, "get", "pods", "-n", "default", "-o", "name"], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(pods.status, 0, pods.stderr);
+      assert.match(pods.stdout, /pod\/sandboxed-pod/);
       demo.child.kill("SIGINT");
       assert.equal(await demo.exited, 130);
     } finally {
@@ -110,9 +112,8 @@ describe("npm run demo (scripts/demo.ts) on this machine", { concurrency: false 
       }
     }
     const out = demo.output();
-    assert.match(out, /SIGINT: stopping and cleaning up/);
-    const dirs = tempDirs(out);
-    assert.equal(dirs.length, 5, `expected 5 temp dirs in the output, got ${dirs.join(", ")}`);
-    assert.deepEqual(leftovers(dirs), []);
+    assert.match(out, /SIGINT: stopping the cluster and restoring the host/);
+    assert.match(out, /host restored: nothing left/);
+    assert.deepEqual(leftovers(tempDirs(out)), []);
   });
 });
