@@ -41,6 +41,10 @@ describe("verification Pods", () => {
     const ev = { metadata: { name: "e" }, type: "Warning", reason: "FailedCreatePodSandBox", message: 'no runtime for "kata" is configured' };
     assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [ev]), 'FailedCreatePodSandBox: no runtime for "kata" is configured');
     assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [{ ...ev, type: "Normal", reason: "Scheduled" }]), undefined);
+    // Seen on the cluster tier right after the agent restarted containerd: the kubelet retries, so wait.
+    const lag = { ...ev, message: 'Failed to create pod sandbox: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: no such file or directory"' };
+    assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [lag]), undefined, "the runtime restarting is not a broken handler");
+    assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [lag, ev]), 'FailedCreatePodSandBox: no runtime for "kata" is configured');
   });
 });
 

@@ -46,6 +46,11 @@ interface EventObject extends KubeObject {
 const STUCK = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
 /** Kubelet events that mean the handler itself is broken (no such runtime, shim failed). */
 const FATAL_EVENTS = new Set(["FailedCreatePodSandBox"]);
+/**
+ * The runtime itself unreachable: right after the agent restarts containerd the kubelet's CRI
+ * connection lags and its first sandbox attempt fails so; the kubelet retries by itself.
+ */
+const TRANSIENT = /rpc error: code = (Unavailable|DeadlineExceeded)/;
 
 /** Handler "" is the runtime's default (runc): a Pod without runtimeClassName. */
 export function verifyPod(o: PodVerifyOptions, handler: string): AnyObject {
@@ -97,7 +102,7 @@ export function stuckReason(pod: PodObject, events: EventObject[]): string | und
     const w = cs.state?.waiting;
     if (w?.reason && STUCK.has(w.reason)) return `${w.reason}: ${w.message ?? ""}`.trim();
   }
-  const fatal = events.filter((e) => e.type === "Warning" && FATAL_EVENTS.has(e.reason ?? "")).pop();
+  const fatal = events.filter((e) => e.type === "Warning" && FATAL_EVENTS.has(e.reason ?? "") && !TRANSIENT.test(e.message ?? "")).pop();
   return fatal ? `${fatal.reason}: ${fatal.message ?? ""}` : undefined;
 }
 

@@ -11,7 +11,7 @@ interface NodeList {
 
 export function basicsSuite(cluster: ClusterHandle): void {
   describe("basics", () => {
-    it("the node is Ready, reports its eth0 address, containerd 2 and kubelet v1.34 (real kubectl)", async () => {
+    it("the node is Ready, reports its eth0 address, its containerd (2.4 or 1.6) and kubelet v1.34 (real kubectl)", async () => {
       const c = cluster();
       const nodes = await getJson<NodeList>(c, "nodes");
       assert.deepEqual(nodes.items.map((n) => n.metadata.name), [c.nodeName]);

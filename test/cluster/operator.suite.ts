@@ -8,12 +8,23 @@ import { dirname, join } from "node:path";
 import { before, describe, it } from "node:test";
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
 import { AGENT, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK } from "../../src/manifests/names.js";
+import type { KubeCluster } from "../harness/kube-cluster.js";
+import { eventually as eventuallyEvery } from "../harness/cluster.js";
 import { pushOperatorImage } from "../harness/operator-image.js";
+import { BLOCK_BEGIN } from "../../src/agent/engines/containerd/render.js";
 import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 const ROOT = repoRoot();
 const CONFIG = "/etc/containerd/config.toml";
 const DROPIN = "/etc/containerd/conf.d/50-sandbox-operator.toml";
+
+/** Where our handlers live on this node: containerd 2's owned drop-in, or 1.6's managed block in config.toml. */
+function ourRuntimeConfig(c: KubeCluster): string {
+  const p = c.containerd === "2" ? DROPIN : CONFIG;
+  if (!existsSync(c.node.hostPath(p))) return "";
+  const text = readFileSync(c.node.hostPath(p), "utf8");
+  return c.containerd === "2" ? text : text.includes(BLOCK_BEGIN) ? text.slice(text.indexOf(BLOCK_BEGIN)) : "";
+}
 const SANDBOX_SCRIPT = "uname -r; dmesg | head -n 1; while :; do echo hello-from-$(hostname) | nc -l -p 8080; done";
 
 interface Condition {
@@ -29,21 +40,9 @@ interface Obj {
 }
 
 const cond = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
+/** Polls every 500 ms (kubectl per poll), 2 minutes unless told. */
+const eventually = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000) => eventuallyEvery(what, fn, timeoutMs, 500);
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = (e as Error).message.split("\n").slice(0, 4).join(" ");
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${last}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 export function operatorSuite(cluster: ClusterHandle): void {
   describe("sandbox-operator installed as a user installs it (kubectl, image from a registry)", { concurrency: false }, () => {
@@ -105,7 +104,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
       assert.deepEqual(await ourLabels(), { "sandboxing.dev/agent": "true", "sandboxing.dev/runtime.gvisor": "true", "sandboxing.dev/runtime.sandboxed": "true" });
       const rcs = (await c.kubectl(["get", "runtimeclass", "-o", "name"])).trim().split("\n");
       for (const rc of ["sandboxed", "gvisor", "kata", "sandboxing-verify-sandboxed"]) assert.ok(rcs.includes(`runtimeclass.node.k8s.io/${rc}`), `RuntimeClass ${rc}: ${rcs.join(", ")}`);
-      assert.ok(existsSync(c.node.hostPath(DROPIN)), "containerd 2's drop-in is in place");
+      assert.match(ourRuntimeConfig(c), /sandboxed/, `our handlers are in containerd ${c.containerd}'s config (drop-in on 2.x, managed block on 1.6)`);
       const left = await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "sandboxing.dev/verify=true", "-o", "name"]);
       assert.equal(left.trim(), "", "verification Pods are deleted after use");
     });
@@ -165,6 +164,26 @@ export function operatorSuite(cluster: ClusterHandle): void {
       assert.equal(out.trim(), "hello-from-sbx", "still serving");
     });
 
+    it("deleting the agent pod in the middle of an apply leaves the node working: the new pod finishes it", async () => {
+      const c = cluster();
+      const agentPod = (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"])).trim();
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
+      await eventually("the agent applying", async () => {
+        const phase = (await getJson<Obj>(c, "sandboxnode", c.nodeName)).status?.phase;
+        return phase === "Applying" || phase === "Verifying";
+      }, 120_000);
+      // No grace: the container is killed wherever the apply is (files written, restart, verification).
+      await c.kubectl(["-n", NAMESPACE, "delete", agentPod, "--grace-period=0", "--force", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+      await eventually("the variant verified after the agent's restart", async () => (await ourLabels())["sandboxing.dev/runtime.gvisor-mid"] === "true" && cond(await config(), "Ready")?.status === "True", 240_000).catch(async (e: Error) => {
+        throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+      });
+      const now = (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"])).trim();
+      assert.notEqual(now, agentPod, "a new agent pod");
+      for (const p of ["sbx", "plain"]) assert.equal((await getJson<Obj>(c, `pod/${p}`)).status?.phase, "Running", `${p} keeps running`);
+      const verifyLeft = await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "sandboxing.dev/verify=true", "-o", "name"]);
+      assert.equal(verifyLeft.trim(), "", "no verification Pod of the killed agent is left");
+    });
+
     it("a runtime restart that fails leaves the node Degraded with the error and unlabelled; pods keep running; it recovers when the unit is fixed", async () => {
       const c = cluster();
       // An admin's unit drop-in that makes `systemctl restart containerd` refuse (containerd keeps running).
@@ -173,7 +192,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
       writeFileSync(c.node.hostPath(refuse), "[Unit]\nRefuseManualStart=yes\nRefuseManualStop=yes\n");
       await c.node.systemctl("daemon-reload");
       try {
-        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-b", backend: "gvisor" }] } })]);
+        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }, { name: "gvisor-b", backend: "gvisor" }] } })]);
         const degraded = await eventually("SandboxNode Degraded RuntimeRestartFailed", async () => {
           const d = cond(await getJson<Obj>(c, "sandboxnode", c.nodeName), "Degraded");
           return d?.status === "True" && d.reason === "RuntimeRestartFailed" ? d : undefined;
@@ -187,13 +206,37 @@ export function operatorSuite(cluster: ClusterHandle): void {
         assert.equal(cfgDegraded?.status, "True");
         assert.match(cfgDegraded?.message ?? "", new RegExp(c.nodeName));
         for (const p of ["sbx", "plain"]) assert.equal((await getJson<Obj>(c, `pod/${p}`)).status?.phase, "Running", `${p} keeps running`);
-        assert.equal(existsSync(c.node.hostPath(DROPIN)) && /gvisor-b/.test(readFileSync(c.node.hostPath(DROPIN), "utf8")), false, "the new config was rolled back");
+        assert.doesNotMatch(ourRuntimeConfig(c), /gvisor-b/, "the new config was rolled back");
       } finally {
         rmSync(c.node.hostPath(refuse), { force: true });
         await c.node.systemctl("daemon-reload");
       }
       // Back to the configuration the node runs: Ready and labelled again, no restart needed.
-      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }] } })]);
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
+      await eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
+    });
+
+    it("a broken handler (runsc fails on the node) ends VerificationFailed: rolled back, Degraded with the kubelet's error, unlabelled; runc pods keep running", async () => {
+      const c = cluster();
+      // As if an OS update broke gVisor: every runsc call on the node now fails.
+      await c.node.exec(["mount", "--bind", "/bin/false", "/usr/local/bin/runsc"]);
+      try {
+        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }, { name: "gvisor-broken", backend: "gvisor" }] } })]);
+        const degraded = await eventually("SandboxNode Degraded VerificationFailed", async () => {
+          const d = cond(await getJson<Obj>(c, "sandboxnode", c.nodeName), "Degraded");
+          return d?.status === "True" && d.reason === "VerificationFailed" ? d : undefined;
+        }, 240_000).catch(async (e: Error) => {
+          throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+        });
+        assert.match(degraded.message, /verification Pod .* cannot run: FailedCreatePodSandBox|verification Pod .* Failed/, `the kubelet's error for the verification Pod: ${degraded.message}`);
+        await eventually("no runtime label on the Degraded node", async () => !Object.keys(await ourLabels()).some((k) => k.startsWith("sandboxing.dev/runtime.")), 60_000);
+        assert.doesNotMatch(ourRuntimeConfig(c), /gvisor-broken/, "the new config was rolled back");
+        assert.equal((await getJson<Obj>(c, "pod/plain")).status?.phase, "Running", "runc pods keep running");
+        assert.equal(cond(await config(), "Degraded")?.status, "True");
+      } finally {
+        await c.node.exec(["umount", "/usr/local/bin/runsc"]);
+      }
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
       await eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
     });
 
