@@ -209,29 +209,26 @@ export class NodeAgent {
   /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined): Promise<VerifyResult[]> {
     const verifier = this.o.verifier;
-    if (verifier) {
-      const results: VerifyResult[] = [];
-      for (const h of handlers) {
-        const r = await verifier.verify(h.name);
-        results.push(checkIsolation(r, h, hostKernel));
-        this.o.log.info({ handler: h.name, backend: h.backend, via: verifier.name, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
-      }
-      return results;
-    }
+    if (verifier) return this.verifyEach(handlers, hostKernel, verifier.name, (h) => verifier.verify(h));
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {
       const image = await this.ensureImage(cri);
-      const results: VerifyResult[] = [];
-      for (const h of handlers) {
-        const r = await verifyHandler({ cri, handler: h.name, image, logDir });
-        results.push(checkIsolation(r, h, hostKernel));
-        this.o.log.info({ handler: h.name, backend: h.backend, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
-      }
-      return results;
+      return await this.verifyEach(handlers, hostKernel, "cri", (h) => verifyHandler({ cri, handler: h, image, logDir }));
     } finally {
       cri.close();
     }
+  }
+
+  /** One handler after the other, each checked for isolation and logged. */
+  private async verifyEach(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined, via: string, verify: (handler: string) => Promise<VerifyResult>): Promise<VerifyResult[]> {
+    const results: VerifyResult[] = [];
+    for (const h of handlers) {
+      const r = await verify(h.name);
+      results.push(checkIsolation(r, h, hostKernel));
+      this.o.log.info({ handler: h.name, backend: h.backend, via, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
+    }
+    return results;
   }
 
   private async ensureImage(cri: CriClient): Promise<string> {
