@@ -156,17 +156,8 @@ exec ${start}
     log: () => (existsSync(join(dir, "containerd.log")) ? readFileSync(join(dir, "containerd.log"), "utf8") : ""),
     async stop() {
       live.delete(c);
-      const cri = new CriClient(socket, 5_000);
-      try {
-        for (const p of await cri.listPodSandbox()) {
-          await cri.stopPodSandbox(p.id).catch(() => undefined);
-          await cri.removePodSandbox(p.id).catch(() => undefined);
-        }
-      } catch {
-        // containerd may already be down; killTree cleans up below.
-      } finally {
-        cri.close();
-      }
+      // containerd may already be down; killTree cleans up below.
+      await removePodSandboxes(socket, 5_000);
       killTree(dir);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -181,6 +172,21 @@ exec ${start}
     throw new Error(`containerd ${opts.version} did not start: ${(e as Error).message}\n--- containerd.log (tail) ---\n${log}`, { cause: e });
   }
   return c;
+}
+
+/** Stops and removes every pod sandbox through CRI (the CNI plugins' DEL runs); a runtime that is down is not an error. */
+export async function removePodSandboxes(socket: string, timeoutMs: number): Promise<void> {
+  const cri = new CriClient(socket, timeoutMs);
+  try {
+    for (const p of await cri.listPodSandbox()) {
+      await cri.stopPodSandbox(p.id).catch(() => undefined);
+      await cri.removePodSandbox(p.id).catch(() => undefined);
+    }
+  } catch {
+    // The runtime is down: nothing it could show us to remove.
+  } finally {
+    cri.close();
+  }
 }
 
 /** Kills every process whose command line names `dir` (containerd, its shims, runsc), then unmounts under it. */

@@ -4,8 +4,9 @@ import { execFile } from "node:child_process";
 import { networkInterfaces } from "node:os";
 import { dirname } from "node:path";
 import { issue } from "../../src/kube/pki.js";
-import { CriClient, waitCriReady } from "../../src/agent/cri/client.js";
+import { waitCriReady } from "../../src/agent/cri/client.js";
 import { binaryPath, ensureBinary } from "./binaries.js";
+import { removePodSandboxes } from "./containerd.js";
 import { freePort, startControlPlane, type ControlPlane } from "./controlplane.js";
 import { onExit } from "./exit-hooks.js";
 import { diffHost, readSysctls, restoreHostNetwork, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
@@ -191,16 +192,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
  */
 async function cleanNode(node: NodeContainer): Promise<void> {
   await node.systemctl("stop", "kubelet.service", "kube-proxy.service").catch(() => undefined);
-  const cri = new CriClient(node.hostPath(CONTAINERD_SOCKET), 10_000);
-  try {
-    for (const p of await cri.listPodSandbox()) {
-      await cri.stopPodSandbox(p.id).catch(() => undefined);
-      await cri.removePodSandbox(p.id).catch(() => undefined);
-    }
-  } catch {
-    // containerd is down: the sandboxes' netns go with the node's mount namespace.
-  } finally {
-    cri.close();
-  }
+  // If containerd is down, the sandboxes' netns go with the node's mount namespace.
+  await removePodSandboxes(node.hostPath(CONTAINERD_SOCKET), 10_000);
   await node.exec([`${NODE_BIN}/kube-proxy`, "--cleanup", "--v=0"]).catch(() => undefined);
 }
