@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NAMESPACE } from "../src/manifests/names.js";
 import { binaryPath } from "../test/harness/binaries.js";
+import { eventually } from "../test/harness/cluster.js";
 import { startKubeCluster, type KubeCluster } from "../test/harness/kube-cluster.js";
 import { pushOperatorImage } from "../test/harness/operator-image.js";
 
@@ -33,7 +34,6 @@ const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const phase = (text: string) => say(`\n[${elapsed()}] ▶ ${text}`);
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let cluster: KubeCluster | undefined;
 let stopping: Promise<string[]> | undefined;
@@ -65,16 +65,6 @@ function sandboxctl(c: KubeCluster, args: string[]): string {
   return r.stdout;
 }
 
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    const ok = await fn().catch((e: Error) => ((last = e.message.split("\n")[0]!), false));
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${last})` : ""}`);
-    await sleep(1000);
-  }
-}
 
 const podJson = (name: string, image: string, runtimeClassName?: string) =>
   JSON.stringify({
@@ -121,7 +111,7 @@ async function main(): Promise<void> {
 
   phase(`kubectl apply -f ${EXAMPLE}; the agent configures containerd, restarts it, verifies with a Pod (sandboxctl status)`);
   await c.kubectl(["apply", "-f", join(ROOT, EXAMPLE)]);
-  await until("SandboxConfig Ready", async () => /^True$/.test((await c.kubectl(["get", "sandboxconfig", "cluster", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`])).trim()), 300_000);
+  await eventually("SandboxConfig Ready", async () => /^True$/.test((await c.kubectl(["get", "sandboxconfig", "cluster", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`])).trim()), 300_000, 1000);
   say(sandboxctl(c, ["status"]).trimEnd());
   const labels = JSON.parse(await c.kubectl(["get", "node", c.nodeName, "-o", "jsonpath={.metadata.labels}"])) as Record<string, string>;
   say(`  Node ${c.nodeName}: ${Object.entries(labels).filter(([k]) => k.startsWith("sandboxing.dev/")).map(([k, v]) => `${k}=${v}`).join(", ")}`);
@@ -133,7 +123,7 @@ async function main(): Promise<void> {
   for (const [label, name] of [["runc pod", "runc-pod"], ["sandboxed pod", "sandboxed-pod"]] as const) {
     await c.kubectl(["wait", `pod/${name}`, "--for=condition=Ready", "--timeout=120s"], { timeoutMs: 130_000 });
     let log = "";
-    await until(`${name} logs`, async () => /dmesg=/.test((log = await c.kubectl(["logs", name]))), 30_000);
+    await eventually(`${name} logs`, async () => /dmesg=/.test((log = await c.kubectl(["logs", name]))), 30_000, 1000);
     logs.push([label, log]);
   }
   say(kernelTable(logs));

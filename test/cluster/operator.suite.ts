@@ -61,6 +61,19 @@ export function operatorSuite(cluster: ClusterHandle): void {
       ]);
       return out.join("\n");
     };
+    /** Sets spec.variants to gVisor variants of these names (kubectl patch, as an admin would). */
+    const setVariants = (...names: string[]) =>
+      cluster().kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: names.map((name) => ({ name, backend: "gvisor" })) } })]);
+    /** Waits until this node's SandboxNode is Degraded with `reason`; on timeout the error carries diag(). */
+    const nodeDegraded = (reason: string, timeoutMs: number) =>
+      eventually(`SandboxNode Degraded ${reason}`, async () => {
+        const d = cond(await getJson<Obj>(cluster(), "sandboxnode", cluster().nodeName), "Degraded");
+        return d?.status === "True" && d.reason === reason ? d : undefined;
+      }, timeoutMs).catch(async (e: Error) => {
+        throw new Error(`${e.message}\n${await diag()}`, { cause: e });
+      });
+    const readyAndLabelledAgain = () =>
+      eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
 
     before(async () => {
       const c = cluster();
@@ -151,7 +164,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
       await c.kubectl(["-n", NAMESPACE, "rollout", "status", `daemonset/${AGENT}`, "--timeout=120s"], { timeoutMs: 130_000 });
       const mainPid = async () => (await c.node.systemctl("show", "--property=MainPID", "--value", "containerd.service")).stdout.trim();
       const pidBefore = await mainPid();
-      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }] } })]);
+      await setVariants("gvisor-tenant");
       await eventually("the variant verified and labelled", async () => (await ourLabels())["sandboxing.dev/runtime.gvisor-tenant"] === "true" && cond(await config(), "Ready")?.status === "True", 240_000).catch(async (e: Error) => {
         throw new Error(`${e.message}\n${await diag()}`, { cause: e });
       });
@@ -167,7 +180,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
     it("deleting the agent pod in the middle of an apply leaves the node working: the new pod finishes it", async () => {
       const c = cluster();
       const agentPod = (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"])).trim();
-      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
+      await setVariants("gvisor-tenant", "gvisor-mid");
       await eventually("the agent applying", async () => {
         const phase = (await getJson<Obj>(c, "sandboxnode", c.nodeName)).status?.phase;
         return phase === "Applying" || phase === "Verifying";
@@ -192,13 +205,8 @@ export function operatorSuite(cluster: ClusterHandle): void {
       writeFileSync(c.node.hostPath(refuse), "[Unit]\nRefuseManualStart=yes\nRefuseManualStop=yes\n");
       await c.node.systemctl("daemon-reload");
       try {
-        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }, { name: "gvisor-b", backend: "gvisor" }] } })]);
-        const degraded = await eventually("SandboxNode Degraded RuntimeRestartFailed", async () => {
-          const d = cond(await getJson<Obj>(c, "sandboxnode", c.nodeName), "Degraded");
-          return d?.status === "True" && d.reason === "RuntimeRestartFailed" ? d : undefined;
-        }, 180_000).catch(async (e: Error) => {
-          throw new Error(`${e.message}\n${await diag()}`, { cause: e });
-        });
+        await setVariants("gvisor-tenant", "gvisor-mid", "gvisor-b");
+        const degraded = await nodeDegraded("RuntimeRestartFailed", 180_000);
         assert.match(degraded.message, /containerd/, `the message names the unit: ${degraded.message}`);
         assert.match(degraded.message, /refuse|RefuseManual|dependency only/i, `the message carries systemd's error: ${degraded.message}`);
         await eventually("no runtime label on the Degraded node", async () => !Object.keys(await ourLabels()).some((k) => k.startsWith("sandboxing.dev/runtime.")), 60_000);
@@ -212,8 +220,8 @@ export function operatorSuite(cluster: ClusterHandle): void {
         await c.node.systemctl("daemon-reload");
       }
       // Back to the configuration the node runs: Ready and labelled again, no restart needed.
-      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
-      await eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
+      await setVariants("gvisor-tenant", "gvisor-mid");
+      await readyAndLabelledAgain();
     });
 
     it("a broken handler (runsc fails on the node) ends VerificationFailed: rolled back, Degraded with the kubelet's error, unlabelled; runc pods keep running", async () => {
@@ -221,13 +229,8 @@ export function operatorSuite(cluster: ClusterHandle): void {
       // As if an OS update broke gVisor: every runsc call on the node now fails.
       await c.node.exec(["mount", "--bind", "/bin/false", "/usr/local/bin/runsc"]);
       try {
-        await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }, { name: "gvisor-broken", backend: "gvisor" }] } })]);
-        const degraded = await eventually("SandboxNode Degraded VerificationFailed", async () => {
-          const d = cond(await getJson<Obj>(c, "sandboxnode", c.nodeName), "Degraded");
-          return d?.status === "True" && d.reason === "VerificationFailed" ? d : undefined;
-        }, 240_000).catch(async (e: Error) => {
-          throw new Error(`${e.message}\n${await diag()}`, { cause: e });
-        });
+        await setVariants("gvisor-tenant", "gvisor-mid", "gvisor-broken");
+        const degraded = await nodeDegraded("VerificationFailed", 240_000);
         assert.match(degraded.message, /verification Pod .* cannot run: FailedCreatePodSandBox|verification Pod .* Failed/, `the kubelet's error for the verification Pod: ${degraded.message}`);
         await eventually("no runtime label on the Degraded node", async () => !Object.keys(await ourLabels()).some((k) => k.startsWith("sandboxing.dev/runtime.")), 60_000);
         assert.doesNotMatch(ourRuntimeConfig(c), /gvisor-broken/, "the new config was rolled back");
@@ -236,8 +239,8 @@ export function operatorSuite(cluster: ClusterHandle): void {
       } finally {
         await c.node.exec(["umount", "/usr/local/bin/runsc"]);
       }
-      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: [{ name: "gvisor-tenant", backend: "gvisor" }, { name: "gvisor-mid", backend: "gvisor" }] } })]);
-      await eventually("Ready and labelled again", async () => (await ourLabels())["sandboxing.dev/runtime.sandboxed"] === "true" && cond(await config(), "Ready")?.status === "True", 180_000);
+      await setVariants("gvisor-tenant", "gvisor-mid");
+      await readyAndLabelledAgain();
     });
 
     it("uninstall as the docs say: blocked while a sandboxed pod runs (named), then complete; containerd's config byte-identical; nothing of ours left", async () => {
