@@ -43,6 +43,18 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { paths: noIo, patterns: [noCli, noKube] }] },
   },
   {
+    // src/render/ holds the pure renderers the components share (node files, RuntimeClasses):
+    // no I/O, no component.
+    files: ["src/render/**/*.ts"],
+    ignores: ["src/**/*.test.ts", "src/**/*.test-util.ts"],
+    rules: { "no-restricted-imports": ["error", { paths: noIo, patterns: [innerLayer, noKube] }] },
+  },
+  {
+    // The controller and the OpenShift path render node files through src/render/node, never src/agent.
+    files: ["src/controller/**/*.ts", "src/openshift/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [noCli, { group: ["**/agent/**", "../agent/*"], message: "The controller does not import src/agent: shared node renderers live in src/render/node (ADR 0005)." }] }] },
+  },
+  {
     files: ["test/**/*.ts", "bench/**/*.ts", "**/*.test.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },

@@ -1,9 +1,9 @@
 // What the MachineConfig path writes on RHCOS nodes: the agent's own CRI-O drop-in and Kata
 // renderers (the same bytes a DaemonSet agent would write), fed the handlers a kata-qemu node gets.
 import type { Probe, SandboxConfigSpec } from "../api/index.js";
-import { renderCrioDropIn } from "../agent/engines/crio/render.js";
-import { renderKataConfigs } from "../agent/kata/render.js";
-import { defaultLayout, type Layout } from "../agent/layout.js";
+import { renderCrioDropIn } from "../render/node/crio-dropin.js";
+import { renderKataConfigs } from "../render/node/kata-config.js";
+import { defaultLayout, type Layout } from "../render/node/layout.js";
 import type { MachineConfigContent } from "../openshift/render-machineconfig.js";
 import { MACHINECONFIG_BACKENDS } from "../openshift/render-runtimeclasses.js";
 import { desiredHandlers } from "./desired-node.js";

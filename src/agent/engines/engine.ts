@@ -1,7 +1,7 @@
 // One interface over the CRI runtimes the agent configures (containerd 1.x/2.x, CRI-O): each
 // plans the file changes that make the runtime serve our handlers, and can take its edit back out.
 import type { DesiredHandler } from "../../api/sandboxnode.js";
-import type { Layout } from "../layout.js";
+import type { Layout } from "../../render/node/layout.js";
 import type { FileChange } from "../txn.js";
 
 export interface PlanInput {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BACKENDS, type Backend } from "../../api/common.js";
 import type { BackendProbe, Probe } from "../../api/sandboxnode.js";
 import { CriClient } from "../cri/client.js";
-import { defaultLayout, type Layout } from "../layout.js";
+import { defaultLayout, type Layout } from "../../render/node/layout.js";
 import { discoverContainerd } from "./discover.js";
 
 export interface ProbeOptions {

@@ -4,11 +4,11 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { readOrNull } from "../../fsutil.js";
-import { containerdDropIn } from "../../layout.js";
+import { containerdDropIn } from "../../../render/node/layout.js";
 import { hostCommand } from "../../restart.js";
 import type { FileChange } from "../../txn.js";
 import type { Engine, PlanInput } from "../engine.js";
-import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock, type ContainerdConfigVersion } from "./render.js";
+import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock, type ContainerdConfigVersion } from "../../../render/node/containerd-runtimes.js";
 
 export const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
 

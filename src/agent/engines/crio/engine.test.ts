@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { parse } from "smol-toml";
-import { defaultLayout } from "../../layout.js";
+import { defaultLayout } from "../../../render/node/layout.js";
 import { CrioEngine } from "./engine.js";
 
 const input = (handlers: Parameters<CrioEngine["plan"]>[0]["handlers"]) => ({ handlers, allowedAnnotations: [], runtimeLayout: defaultLayout(), runtimePath: (p: string) => p });

@@ -1,10 +1,10 @@
 // CRI-O engine: one owned drop-in under /etc/crio/crio.conf.d (read in lexical order), nothing
 // else touched; removing the file is the whole revert.
 import { join } from "node:path";
-import { CRIO_DROPIN } from "../../layout.js";
+import { CRIO_DROPIN } from "../../../render/node/layout.js";
 import type { FileChange } from "../../txn.js";
 import type { Engine, PlanInput } from "../engine.js";
-import { renderCrioDropIn } from "./render.js";
+import { renderCrioDropIn } from "../../../render/node/crio-dropin.js";
 
 export class CrioEngine implements Engine {
   readonly kind = "crio" as const;

@@ -1,6 +1,6 @@
 // Renders the gVisor shim's configuration (runsc.toml): which runsc binary to run and the
 // runsc flags every gVisor sandbox gets. Pure; the agent writes the file.
-import { tomlString, type Layout } from "../layout.js";
+import { tomlString, type Layout } from "./layout.js";
 
 export function renderRunscConfig(layout: Layout): string {
   const flags = Object.entries(layout.runscFlags).sort(([a], [b]) => a.localeCompare(b));

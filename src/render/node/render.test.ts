@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "smol-toml";
-import type { DesiredHandler } from "../api/sandboxnode.js";
-import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock } from "./engines/containerd/render.js";
-import { renderCrioDropIn } from "./engines/crio/render.js";
-import { renderRunscConfig } from "./gvisor/render.js";
-import { kataEnabledAnnotations, renderKataConfigs } from "./kata/render.js";
+import type { DesiredHandler } from "../../api/sandboxnode.js";
+import { addImport, renderContainerdDropIn, renderContainerdRuntimes, runtimesKeyPath, spliceManagedBlock, stripManagedBlock } from "./containerd-runtimes.js";
+import { renderCrioDropIn } from "./crio-dropin.js";
+import { renderRunscConfig } from "./runsc-config.js";
+import { kataEnabledAnnotations, renderKataConfigs } from "./kata-config.js";
 import { defaultLayout } from "./layout.js";
 import { golden } from "./golden.test-util.js";
 

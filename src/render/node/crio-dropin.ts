@@ -1,7 +1,7 @@
 // CRI-O drop-in for our handlers (Kata as runtime_type "vm", runsc as "oci"). Pure; the agent
 // writes it to /etc/crio/crio.conf.d and the OpenShift MachineConfig path embeds the same bytes.
-import type { DesiredHandler } from "../../../api/sandboxnode.js";
-import { annotationsFor, isKata, kataConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "../../layout.js";
+import type { DesiredHandler } from "../../api/sandboxnode.js";
+import { annotationsFor, isKata, kataConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "./layout.js";
 
 export interface CrioRenderOptions {
   layout: Layout;

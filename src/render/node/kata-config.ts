@@ -1,7 +1,7 @@
 // Renders one Kata Containers configuration file per Kata handler (hypervisor, guest sizing,
 // kernel params, annotation allowlist). Pure; the agent writes the files it returns.
 import type { DesiredHandler } from "../../api/sandboxnode.js";
-import { isKata, kataConfigPath, tomlArray, tomlString, type Layout } from "../layout.js";
+import { isKata, kataConfigPath, tomlArray, tomlString, type Layout } from "./layout.js";
 
 export interface KataRenderOptions {
   layout: Layout;

@@ -1,7 +1,7 @@
 // containerd CRI configuration for our handlers: the runtime tables (config versions 1, 2, 3),
 // the managed block spliced into a 1.x config.toml, and the `imports` edit for a 2.x drop-in. Pure.
-import type { DesiredHandler } from "../../../api/sandboxnode.js";
-import { annotationsFor, isKata, kataConfigPath, runscConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "../../layout.js";
+import type { DesiredHandler } from "../../api/sandboxnode.js";
+import { annotationsFor, isKata, kataConfigPath, runscConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "./layout.js";
 
 export type ContainerdConfigVersion = 1 | 2 | 3;
 
