@@ -13,15 +13,15 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const OLM_API = "github.com/operator-framework/api";
 
 /**
- * OLM's ClusterServiceVersion CRD as operator-framework/api ships it (the module operator-verify is
- * built from, pinned in test/harness/openshift-bins/go.mod; downloaded into the harness cache).
+ * One of OLM's CRDs (clusterserviceversions, operatorgroups, subscriptions...) as operator-framework/api
+ * ships it: the module operator-verify is built from, pinned in test/harness/openshift-bins/go.mod.
  */
-export function clusterServiceVersionCrd(): AnyObject {
+export function olmCrd(plural: string): AnyObject {
   const r = spawnSync("go", ["mod", "download", "-json", OLM_API], { cwd: join(HERE, "openshift-bins"), env: goEnv(), encoding: "utf8", timeout: 300_000 });
   if (r.status !== 0) throw new Error(`go mod download ${OLM_API} failed (exit ${r.status}): ${r.stderr}${r.error?.message ?? ""}`);
   const dir = (JSON.parse(r.stdout) as { Dir?: string }).Dir;
   if (!dir) throw new Error(`go mod download ${OLM_API} printed no Dir: ${r.stdout}`);
-  return parseAllDocuments(readFileSync(join(dir, "crds", "operators.coreos.com_clusterserviceversions.yaml"), "utf8"))[0]!.toJS() as AnyObject;
+  return parseAllDocuments(readFileSync(join(dir, "crds", `operators.coreos.com_${plural}.yaml`), "utf8"))[0]!.toJS() as AnyObject;
 }
 
 interface Permission {

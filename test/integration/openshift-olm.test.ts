@@ -16,7 +16,7 @@ import { AGENT, AGENT_SCC, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK, WEBHOOK
 import { serviceAccountUser } from "../../src/manifests/render-deploy.js";
 import { testControlPlane, freePort } from "../harness/controlplane.js";
 import { eventually, installCrds, node } from "../harness/cluster.js";
-import { clusterServiceVersionCrd, installBundle, type InstalledBundle } from "../harness/mini-olm.js";
+import { olmCrd, installBundle, type InstalledBundle } from "../harness/mini-olm.js";
 import { openShiftCrds } from "../harness/mco-simulator.js";
 import { killHard, logOf } from "./controller-helpers.js";
 
@@ -133,7 +133,8 @@ describe("OLM bundle installed as OLM does it, on a real apiserver with OpenShif
   before(async () => {
     cp = await testControlPlane();
     client = await KubeClient.fromKubeConfig(cp.kubeConfig(), { fieldManager: "mini-olm" });
-    await installCrds(client, [clusterServiceVersionCrd() as unknown as KubeObject, ...openShiftCrds()]);
+    const olm = ["clusterserviceversions", "operatorgroups", "subscriptions"].map((p) => olmCrd(p) as unknown as KubeObject);
+    await installCrds(client, [...olm, ...openShiftCrds()]);
     if (!(await client.getOrNull("Namespace", NAMESPACE))) await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } } as AnyObject);
     installed = await installBundle(client, join(root, "bundle"), NAMESPACE);
   });
@@ -160,6 +161,23 @@ describe("OLM bundle installed as OLM does it, on a real apiserver with OpenShif
     for (const o of objs) await client.apply(o, { force: true });
     const ds = await client.get<KubeObject & { spec: { template: { spec: { serviceAccountName: string } } } }>("DaemonSet", AGENT, NAMESPACE);
     assert.equal(ds.spec.template.spec.serviceAccountName, AGENT, "runs as the service account the CSV created and granted");
+  });
+
+  it("docs/install-openshift.md's OperatorGroup and Subscription pass OLM's CRD schemas and name the bundle's package, channel and namespace", async () => {
+    const md = readFileSync(join(root, "docs", "install-openshift.md"), "utf8");
+    const block = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => /kind: Subscription/.test(b));
+    assert.ok(block, "a yaml block with the Subscription");
+    const objs = parseAllDocuments(block).map((d) => d.toJS() as AnyObject & { metadata: { namespace: string }; spec: Record<string, unknown> });
+    assert.deepEqual(objs.map((o) => o.kind), ["OperatorGroup", "Subscription"]);
+    const ann = (parseAllDocuments(readFileSync(join(root, "bundle", "metadata", "annotations.yaml"), "utf8"))[0]!.toJS() as { annotations: Record<string, string> }).annotations;
+    const sub = objs[1]!;
+    assert.deepEqual([sub.spec.name, sub.spec.channel], [ann["operators.operatorframework.io.bundle.package.v1"], ann["operators.operatorframework.io.bundle.channel.default.v1"]]);
+    for (const o of objs) {
+      assert.equal(o.metadata.namespace, NAMESPACE);
+      const [group, version] = String(o.apiVersion).split("/");
+      const ref = { group: group!, version: version!, plural: `${String(o.kind).toLowerCase()}s`, namespaced: true };
+      await client.call("POST", client.path(ref, undefined, NAMESPACE, undefined, { fieldValidation: "Strict", dryRun: "All" }), o);
+    }
   });
 
   for (const [sa, needs] of Object.entries(NEEDS)) {
