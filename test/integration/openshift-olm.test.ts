@@ -180,6 +180,16 @@ describe("OLM bundle installed as OLM does it, on a real apiserver with OpenShif
     }
   });
 
+  it("the CSV's pod templates pass the apiserver's PodSecurity admission at restricted (what restricted-v2 also demands); the agent's only at privileged", async () => {
+    const ns = "pss-restricted-check";
+    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" } } });
+    type Template = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> };
+    const asPod = (name: string, t: Template) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, annotations: t.metadata.annotations }, spec: t.spec }) as unknown as KubeObject;
+    for (const d of installed.csv.spec.install.spec.deployments) await client.create(asPod(d.name, (d.spec as unknown as { template: Template }).template), { dryRun: true });
+    const ds = parseAllDocuments(readFileSync(join(root, "deploy", "openshift", "agent.yaml"), "utf8")).map((d) => d.toJS() as AnyObject & { spec: { template: Template } }).find((o) => o.kind === "DaemonSet")!;
+    await assert.rejects(client.create(asPod("agent", ds.spec.template), { dryRun: true }), /violates PodSecurity "restricted:latest": .*privileged/);
+  });
+
   for (const [sa, needs] of Object.entries(NEEDS)) {
     it(`${sa}: the CSV's RBAC allows what it does and refuses what it must not (SubjectAccessReview)`, async () => {
       for (const a of needs) assert.equal(await allowed(client, sa, a), true, `${sa} may ${JSON.stringify(a)}`);
