@@ -181,6 +181,12 @@ export function payloadLayer(dir: string): { comment: string; entries: TarEntry[
   return { comment: "gVisor payload the agent installs on hosts (runsc, containerd-shim-runsc-v1)", entries };
 }
 
+/**
+ * Numeric uid:gid, not a name: the kubelet enforces runAsNonRoot only on a numeric USER, and the
+ * manifests set no runAsUser (OpenShift assigns one from the namespace's range).
+ */
+export const IMAGE_USER = "65532:65532";
+
 export function collectLayers(root: string, nodeBinary: string, compiled: string, payloadDir?: string): Array<{ comment: string; entries: TarEntry[] }> {
   const runtime: TarEntry[] = [
     ...binaryEntries([nodeBinary, ...HOST_TOOLS]),
@@ -223,7 +229,7 @@ export function buildOperatorImage(opts: BuildOptions): BuildResult {
       layers,
       entrypoint: [NODE_BIN, ENTRYPOINTS.cli],
       env: ["PATH=/usr/bin:/bin", "NODE_ENV=production"],
-      user: "65532:65532",
+      user: IMAGE_USER,
       workingDir: IMAGE_APP_DIR,
       labels: { "org.opencontainers.image.title": "sandbox-operator", "org.opencontainers.image.version": tag },
     });

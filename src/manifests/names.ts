@@ -23,6 +23,13 @@ export const AGENT_NODE_POLICY = "sandbox-operator-agent-own-node";
 /** The ValidatingAdmissionPolicy that keeps the verification RuntimeClasses to the agents' own Pods. */
 export const VERIFY_POD_POLICY = "sandbox-operator-verify-pods";
 
+/** OpenShift (4.14+) admits a pod under exactly the SCC this annotation names instead of picking one by priority; other clusters ignore it. */
+export const REQUIRED_SCC_ANNOTATION = "openshift.io/required-scc";
+/** The SCC the agent's pods use on OpenShift: the built-in one (docs/install-openshift.md says why not our own). */
+export const AGENT_SCC = "privileged";
+/** The SCC the controller's and webhook's pods use on OpenShift: the default for pods without host access. */
+export const RESTRICTED_SCC = "restricted-v2";
+
 /** Ports every component serves (documented in docs/install-kubernetes.md). */
 export const PORTS = { metrics: 8080, health: 8081, webhook: 9443 } as const;
 

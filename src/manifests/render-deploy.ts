@@ -9,12 +9,15 @@ import {
   AGENT_NODE_LABEL_VALUE,
   AGENT_NODE_POLICY,
   AGENT_PAYLOAD_DIR,
+  AGENT_SCC,
   CONTROLLER,
   ENTRYPOINTS,
   NAMESPACE,
   NODE_BIN,
   PART_OF,
   PORTS,
+  REQUIRED_SCC_ANNOTATION,
+  RESTRICTED_SCC,
   WEBHOOK,
   WEBHOOK_CA_SECRET,
   WEBHOOK_CERT_SECRET,
@@ -141,6 +144,8 @@ export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
 export const AGENT_RULES: Rule[] = [
   { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: READ },
   { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["update", "patch"] },
+  // OpenShift: admit the agent's pods under the built-in privileged SCC (docs/install-openshift.md).
+  { apiGroups: ["security.openshift.io"], resources: ["securitycontextconstraints"], verbs: ["use"], resourceNames: [AGENT_SCC] },
 ];
 /** In its own namespace: verification Pods on its node (docs/adr/0004-verify-with-pods.md). */
 export const AGENT_NAMESPACE_RULES: Rule[] = [
@@ -178,7 +183,14 @@ const restrictedContainer = {
   seccompProfile: { type: "RuntimeDefault" },
 };
 
-const restrictedPod = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } };
+/**
+ * No runAsUser/runAsGroup/fsGroup: OpenShift's restricted-v2 SCC assigns a UID from the
+ * namespace's range and refuses any other; elsewhere the image's numeric USER (65532) applies and
+ * the kubelet's runAsNonRoot check passes on it.
+ */
+const restrictedPod = { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
+
+const requiredScc = (scc: string) => ({ [REQUIRED_SCC_ANNOTATION]: scc });
 
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
@@ -243,7 +255,7 @@ export function controller(opts: DeployOptions): Manifest[] {
       selector: { matchLabels: selector("controller") },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } },
       template: {
-        metadata: { labels: l },
+        metadata: { labels: l, annotations: requiredScc(RESTRICTED_SCC) },
         spec: {
           serviceAccountName: CONTROLLER,
           securityContext: restrictedPod,
@@ -382,7 +394,7 @@ export function agent(opts: DeployOptions): Manifest[] {
       selector: { matchLabels: selector("agent") },
       updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
       template: {
-        metadata: { labels: l },
+        metadata: { labels: l, annotations: requiredScc(AGENT_SCC) },
         spec: {
           serviceAccountName: AGENT,
           // Only nodes the controller selected (it sets this label from SandboxConfig.spec.nodeSelector).
@@ -408,6 +420,8 @@ export function agent(opts: DeployOptions): Manifest[] {
               resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
               // Privileged: opening /dev/kvm and /dev/vhost-vsock to probe them, and entering PID 1's
               // namespaces to restart the node's CRI runtime, need it. No host network or IPC namespace.
+              // Root by design (it writes root-owned files on the host), the one fixed UID we render:
+              // the image's USER is 65532, and the privileged SCC (runAsUser RunAsAny) keeps UID 0.
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
               volumeMounts: [{ name: "host-root", mountPath: AGENT_HOST_ROOT, mountPropagation: "HostToContainer" }],
             },
@@ -435,7 +449,7 @@ export function webhook(opts: DeployOptions): Manifest[] {
       selector: { matchLabels: selector("webhook") },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels: l },
+        metadata: { labels: l, annotations: requiredScc(RESTRICTED_SCC) },
         spec: {
           serviceAccountName: WEBHOOK,
           securityContext: restrictedPod,

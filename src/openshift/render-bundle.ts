@@ -1,5 +1,5 @@
-// Pure builder of the OLM bundle (registry+v1): the ClusterServiceVersion, the CRDs and
-// metadata/annotations.yaml, from the CRDs, the operator Deployment spec and its RBAC rules.
+// Pure builder of the OLM bundle (registry+v1): the ClusterServiceVersion, the CRDs, the plain
+// manifests OLM creates as they are, and metadata/annotations.yaml, from Deployments and RBAC rules.
 import { SandboxConfigSpec, SandboxNodeSpec } from "../api/index.js";
 
 export interface PolicyRule {
@@ -22,14 +22,45 @@ export interface CrdLike {
   spec: { group: string; names: { kind: string; plural: string }; versions: Array<{ name: string }> };
 }
 
+/** One service account's rules: OLM turns each into a (Cluster)Role bound to that service account, creating the account. */
+export interface Permission {
+  serviceAccountName: string;
+  rules: PolicyRule[];
+}
+
+/** An object OLM creates from manifests/ unchanged, in the install namespace (Service, PodDisruptionBudget...). */
+export interface PlainManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/**
+ * Kinds OLM creates from a bundle's manifests/ besides the CSV and CRDs (operator-registry's list
+ * of supported bundle objects). DaemonSets, SCCs, webhook configurations and admission policies
+ * are not among them: refused here rather than left for OLM to reject at install time.
+ */
+export const OLM_PLAIN_KINDS = [
+  "Secret", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ServiceAccount", "Service", "Role", "RoleBinding",
+  "PrometheusRule", "ServiceMonitor", "PodDisruptionBudget", "PriorityClass", "VerticalPodAutoscaler",
+  "ConsoleYAMLSample", "ConsoleQuickStart", "ConsoleCLIDownload", "ConsoleLink", "NetworkPolicy",
+] as const;
+
 export interface BundleInputs {
   version: string;
   image: string;
-  deploymentName: string;
-  deploymentSpec: DeploymentSpec;
-  clusterRules: PolicyRule[];
-  namespaceRules: PolicyRule[];
+  /** The install strategy's Deployments (OLM's only workload kind), each with its spec. */
+  deployments: Array<{ name: string; spec: DeploymentSpec }>;
+  /** Rules in the install namespace, per service account. */
+  permissions: Permission[];
+  /** Cluster-wide rules, per service account. */
+  clusterPermissions: Permission[];
   crds: CrdLike[];
+  /** Shipped beside the CSV, e.g. the webhook's Service. */
+  manifests?: PlainManifest[];
+  /** operatorframework.io/suggested-namespace: the namespace the manifests' names assume. */
+  suggestedNamespace: string;
   channel?: string;
 }
 
@@ -155,10 +186,16 @@ It installs Kata Containers on the nodes you select, wires it into CRI-O, publis
 
 On OpenShift it configures nodes through the Machine Config Operator: a MachineConfigPool for the selected nodes and a MachineConfig that enables the RHCOS \`sandboxed-containers\` extension and writes the CRI-O and Kata configuration. Applying it drains and reboots each selected node once, \`maxUnavailable\` at a time.
 
+Install it into the namespace \`sandbox-operator-system\` (the suggested one; the operator's names assume it). OLM runs the controller and the admission webhook and grants the node agent's service account its permissions; the node agent itself (a privileged DaemonSet, needed only for \`installMethod: DaemonSet\`: gVisor, the other Kata hypervisors, node verification) is one more \`oc apply\`, see the install guide linked below.
+
 Create one SandboxConfig named \`cluster\` to start; delete it to uninstall (uninstall waits while sandboxed pods run).`;
 
 export function renderCsv(inputs: BundleInputs): object {
-  const sa = inputs.deploymentSpec.template.spec.serviceAccountName;
+  const accounts = new Set([...inputs.permissions, ...inputs.clusterPermissions].map((p) => p.serviceAccountName));
+  for (const d of inputs.deployments) {
+    const sa = d.spec.template.spec.serviceAccountName;
+    if (!accounts.has(sa)) throw new Error(`renderCsv: Deployment ${d.name} runs as service account ${sa}, which has no permissions entry; add its rules to the bundle inputs (src/manifests/bundle-inputs.ts)`);
+  }
   const owned = inputs.crds.map((crd) => {
     const o = OWNED[crd.spec.names.kind];
     if (!o) throw new Error(`renderCsv: no CSV description for CRD ${crd.metadata.name}; add ${crd.spec.names.kind} to OWNED in src/openshift/render-bundle.ts`);
@@ -187,7 +224,7 @@ export function renderCsv(inputs: BundleInputs): object {
         description: "Runs workloads in sandboxes with their own kernel (Kata Containers) behind one RuntimeClass.",
         repository: "https://github.com/sandbox-operator/sandbox-operator",
         support: "sandbox-operator project",
-        "operatorframework.io/suggested-namespace": "sandbox-operator",
+        "operatorframework.io/suggested-namespace": inputs.suggestedNamespace,
         "operators.operatorframework.io/internal-objects": JSON.stringify(["sandboxnodes.sandboxing.dev"]),
         "operatorframework.io/initialization-resource": JSON.stringify(almExamples()[0]),
         "features.operators.openshift.io/disconnected": "false",
@@ -225,9 +262,9 @@ export function renderCsv(inputs: BundleInputs): object {
       install: {
         strategy: "deployment",
         spec: {
-          deployments: [{ name: inputs.deploymentName, label: inputs.deploymentSpec.selector.matchLabels, spec: inputs.deploymentSpec }],
-          permissions: [{ serviceAccountName: sa, rules: inputs.namespaceRules }],
-          clusterPermissions: [{ serviceAccountName: sa, rules: inputs.clusterRules }],
+          deployments: inputs.deployments.map((d) => ({ name: d.name, label: d.spec.selector.matchLabels, spec: d.spec })),
+          permissions: inputs.permissions,
+          clusterPermissions: inputs.clusterPermissions,
         },
       },
       relatedImages: [{ name: "sandbox-operator", image: inputs.image }],
@@ -248,11 +285,23 @@ export function bundleAnnotations(channel = DEFAULT_CHANNEL): object {
   };
 }
 
+/** A plain manifest as OLM wants it: no namespace (OLM puts it in the install namespace); kinds OLM cannot create are refused. */
+export function plainManifest(m: PlainManifest): [string, object] {
+  if (!(OLM_PLAIN_KINDS as readonly string[]).includes(m.kind)) {
+    throw new Error(`renderBundle: ${m.kind} ${m.metadata.name} cannot be a bundle manifest (OLM creates only ${OLM_PLAIN_KINDS.join(", ")}); create it from the operator or document it as an install step`);
+  }
+  const { namespace: _ns, ...metadata } = m.metadata;
+  const [group, version] = m.apiVersion.includes("/") ? m.apiVersion.split("/") : ["", m.apiVersion];
+  const file = [m.metadata.name, group ? group.split(".")[0] : "", version, m.kind.toLowerCase()].filter(Boolean).join("_");
+  return [`manifests/${file}.yaml`, { ...m, metadata }];
+}
+
 /** Every bundle file: [path under bundle/, object]. */
 export function renderBundle(inputs: BundleInputs): Array<[string, object]> {
   return [
     [`manifests/${PACKAGE}.clusterserviceversion.yaml`, renderCsv(inputs)],
     ...inputs.crds.map((crd): [string, object] => [`manifests/${crd.spec.group}_${crd.spec.names.plural}.yaml`, crd]),
+    ...(inputs.manifests ?? []).map(plainManifest),
     ["metadata/annotations.yaml", bundleAnnotations(inputs.channel)],
   ];
 }

@@ -35,6 +35,7 @@ const ALLOWED: Array<{ pattern: RegExp; reason: string }> = [
   { pattern: /^kubectl taint node /, reason: "taints the reader's own node" },
   { pattern: /^kubectl (-n \S+ )?run \S+ --image=\S+ --dry-run=server$/, reason: "a server-side dry-run pod in the reader's namespace (the webhook outcome is tested by admission-pods.test.ts)" },
   { pattern: /^kubectl -n sandbox-operator-system rollout status deployment\/sandbox-operator-controller$/, reason: "waits for the controller on a live cluster (cli-install.test.ts waits the same way)" },
+  { pattern: /^kubectl delete mutatingwebhookconfiguration,validatingwebhookconfiguration sandbox-operator$/, reason: "removes what the webhook created on a live cluster after an OLM uninstall (openshift-olm.test.ts shows the webhook creating them)" },
   { pattern: /^kubectl delete sandboxconfig cluster( --wait=true)?$/, reason: "deletes the live SandboxConfig (controller-uninstall.test.ts covers the path)" },
   { pattern: /^skopeo copy /, reason: "pushes the image to the reader's registry" },
   { pattern: /^ctr -n k8s\.io images import /, reason: "imports the image into a node's containerd (image.test.ts does the same)" },
