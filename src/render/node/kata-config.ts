@@ -79,11 +79,15 @@ const HYPERVISORS: Record<string, Hypervisor> = {
 };
 
 /**
- * Kata's `enable_annotations` takes hypervisor option names (e.g. "kernel_params"), not full
- * annotation keys; an empty list means pods cannot reconfigure the VM (GHSA-rr59-xxvx-96qr).
+ * Kata's `enable_annotations` entries are Go regular expressions that Kata matches, unanchored, against
+ * the annotation key with "io.katacontainers.config.hypervisor." cut off (pkg/oci checkAnnotationNameIsValid,
+ * regexp.MatchString): a bare "kernel_params" would also let "kernel_params_x" through, and "path" would
+ * let "jailer_path" through (GHSA-rr59-xxvx-96qr). So each allowed option becomes `^name$`, its regex
+ * metacharacters escaped; an empty list means pods cannot reconfigure the VM.
  */
 export function kataEnabledAnnotations(allowed: readonly string[] = []): string[] {
-  return [...new Set(allowed.filter((k) => k.startsWith(HYPERVISOR_ANNOTATION)).map((k) => k.slice(HYPERVISOR_ANNOTATION.length)))].sort();
+  const names = allowed.filter((k) => k.startsWith(HYPERVISOR_ANNOTATION)).map((k) => k.slice(HYPERVISOR_ANNOTATION.length));
+  return [...new Set(names)].sort().map((n) => `^${n.replace(/[\\.*+?^$()[\]{}|]/g, "\\$&")}$`);
 }
 
 export function renderKataConfig(h: DesiredHandler, opts: KataRenderOptions): string {

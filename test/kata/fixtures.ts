@@ -1,0 +1,41 @@
+// The SandboxConfig the Kata tests render from (every backend, an admin variant per backend) and the
+// two install paths' Kata files: the agent's (DaemonSet) and the MachineConfig's Ignition files.
+import type { Probe, SandboxConfigSpec } from "../../src/api/index.js";
+import { desiredNode } from "../../src/controller/desired-node.js";
+import { machineConfigContent, RHCOS_LAYOUT } from "../../src/controller/desired-machineconfig.js";
+import { decodeDataUrl, renderMachineConfig } from "../../src/openshift/render-machineconfig.js";
+import { renderKataConfigs, type RenderedFile } from "../../src/render/node/kata-config.js";
+import { defaultLayout, type Layout } from "../../src/render/node/layout.js";
+import { ALLOWED } from "./annotation-cases.js";
+
+export const SPEC: SandboxConfigSpec = {
+  nodeSelector: {},
+  runtimes: { allowed: ["kata-qemu", "kata-clh", "kata-fc", "gvisor"] },
+  allowedSandboxAnnotations: [...ALLOWED, "dev.gvisor.spec.mount.data.share"],
+  variants: [
+    { name: "big-vm", backend: "kata-qemu", vcpus: 64, memory: "8Gi", kernelParams: ["hugepages=16", "quiet"] },
+    { name: "clh-tuned", backend: "kata-clh", vcpus: 1, memory: "3Gi", kernelParams: ["mitigations=auto,nosmt", "systemd.unified_cgroup_hierarchy=1"] },
+    { name: "fc-small", backend: "kata-fc", vcpus: 1, memory: "1Gi", kernelParams: ["console=ttyS0"] },
+  ],
+} as SandboxConfigSpec;
+
+const probe = (arch: string): Probe =>
+  ({ arch, backends: (["kata-qemu", "kata-clh", "kata-fc", "gvisor"] as const).map((backend) => ({ backend, installed: true, usable: true })) }) as unknown as Probe;
+
+/** The agent's path: desiredNode (what the controller hands the node) then the renderer call apply.ts makes, default layout. */
+export function daemonSetKataFiles(spec: SandboxConfigSpec = SPEC, arch = "x64"): { layout: Layout; files: RenderedFile[] } {
+  const layout = defaultLayout();
+  const desired = desiredNode(spec, probe(arch));
+  return { layout, files: renderKataConfigs(desired.handlers, { layout, arch, allowedAnnotations: desired.allowedAnnotations }) };
+}
+
+/** The MachineConfig's path: the Kata files as they sit, data: URLs decoded, in the rendered MachineConfig. */
+export function machineConfigKataFiles(spec: SandboxConfigSpec = SPEC): { layout: Layout; files: RenderedFile[] } {
+  const mc = renderMachineConfig("worker", machineConfigContent(spec));
+  const files = mc.spec.config.storage.files
+    .filter((f) => f.path.startsWith(`${RHCOS_LAYOUT.installDir}/etc/kata/`))
+    .map((f) => ({ path: f.path, content: decodeDataUrl(f.contents.source) }));
+  return { layout: RHCOS_LAYOUT, files };
+}
+
+export const handlerOf = (f: RenderedFile) => /configuration-(.+)\.toml$/.exec(f.path)![1]!;
