@@ -16,6 +16,9 @@ export const SPEC: SandboxConfigSpec = {
     { name: "big-vm", backend: "kata-qemu", vcpus: 64, memory: "8Gi", kernelParams: ["hugepages=16", "quiet"] },
     { name: "clh-tuned", backend: "kata-clh", vcpus: 1, memory: "3Gi", kernelParams: ["mitigations=auto,nosmt", "systemd.unified_cgroup_hierarchy=1"] },
     { name: "fc-small", backend: "kata-fc", vcpus: 1, memory: "1Gi", kernelParams: ["console=ttyS0"] },
+    // Exclusive hardware: a device bound to vfio-pci, on the nodes labelled as having it.
+    { name: "gpu", backend: "kata-qemu", memory: "4Gi", vfio: { plug: "cold-plug", port: "root-port", nodeSelector: { "feature.node.kubernetes.io/pci-10de.present": "true" } } },
+    { name: "nic-hotplug", backend: "kata-clh", vfio: { plug: "hot-plug", rootPorts: 2, nodeSelector: { "example.com/sriov-vf": "true" } } },
   ],
 } as SandboxConfigSpec;
 

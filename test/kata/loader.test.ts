@@ -11,6 +11,8 @@ interface Want {
   vcpus: number;
   memory: number;
   params: string;
+  /** Kata's cold_plug_vfio / hot_plug_vfio / pcie_root_port as resolved; "no-port" twice when absent. */
+  vfio?: { cold: string; hot: string; rootPorts: number; podResources: string };
 }
 const qemu = { type: "qemu", bin: "qemu-system-x86_64" };
 const clh = { type: "clh", bin: "cloud-hypervisor" };
@@ -27,12 +29,14 @@ const WANT: Record<string, Want> = {
   "big-vm": { ...qemu, vcpus: 64, memory: 8192, params: "hugepages=16 quiet" },
   "clh-tuned": { ...clh, vcpus: 1, memory: 3072, params: "mitigations=auto,nosmt systemd.unified_cgroup_hierarchy=1" },
   "fc-small": { ...fc, vcpus: 1, memory: 1024, params: "console=ttyS0" },
+  gpu: { ...qemu, ...plain, memory: 4096, vfio: { cold: "root-port", hot: "no-port", rootPorts: 0, podResources: "/var/lib/kubelet/pod-resources/kubelet.sock" } },
+  "nic-hotplug": { ...clh, ...plain, vfio: { cold: "no-port", hot: "root-port", rootPorts: 2, podResources: "" } },
 };
 
 for (const [path, render] of [["DaemonSet", daemonSetKataFiles], ["MachineConfig", machineConfigKataFiles]] as const) {
   describe(`Kata's loader on every ${path} Kata file`, () => {
     const { layout, files } = render();
-    const expected = path === "DaemonSet" ? Object.keys(WANT) : ["sandboxed", "kata", "big-vm"];
+    const expected = path === "DaemonSet" ? Object.keys(WANT) : ["sandboxed", "kata", "big-vm", "gpu"];
     const loaded = new Map<string, KataCheckResult>();
     before(async () => {
       for (const f of files) loaded.set(handlerOf(f), await kataCheck(f, { standIns: kataStandIns(layout) }));
@@ -71,6 +75,14 @@ for (const [path, render] of [["DaemonSet", daemonSetKataFiles], ["MachineConfig
           assert.equal(r.config.StaticSandboxResourceMgmt, false);
         }
         assert.equal(r.config.DisableGuestSeccomp, true);
+        // Kata's Firecracker loader has no PCIe options at all: they stay empty there.
+        const none = want.type === "firecracker" ? "" : "no-port";
+        const vfio = want.vfio ?? { cold: none, hot: none, rootPorts: 0, podResources: "" };
+        assert.deepEqual(
+          { cold: h.ColdPlugVFIO, hot: h.HotPlugVFIO, rootPorts: h.PCIeRootPort, podResources: r.config.PodResourceAPISock },
+          vfio,
+          "VFIO passthrough as Kata resolved it (no-port: none)",
+        );
       });
     }
   });
@@ -85,6 +97,14 @@ describe("Kata's loader refuses what it should (the checker can fail)", () => {
   });
   it("a layout without the guest kernel cannot load (Kata 4.1.0 checks virtiofsd only when it starts it)", async () => {
     assert.match(await kataRefusal(kata, { standIns: kataStandIns(layout).filter((p) => !p.endsWith("/vmlinux.container")) }), /vmlinux\.container does not exist/);
+  });
+  it("VFIO: Kata refuses cold- and hot-plug together, and Cloud Hypervisor on a switch-port (what the API's CEL rules refuse first)", async () => {
+    const gpu = files.find((f) => handlerOf(f) === "gpu")!;
+    const both = { ...gpu, content: gpu.content.replace('hot_plug_vfio = "no-port"', 'hot_plug_vfio = "root-port"') };
+    assert.match(await kataRefusal(both, { standIns: kataStandIns(layout) }), /only one of them can be set/);
+    const nic = files.find((f) => handlerOf(f) === "nic-hotplug")!;
+    const sw = { ...nic, content: nic.content.replace('hot_plug_vfio = "root-port"', 'hot_plug_vfio = "switch-port"') };
+    assert.match(await kataRefusal(sw, { standIns: kataStandIns(layout) }), /only hot-plug=no-port or root-port supported on CLH/);
   });
   it("an unknown key is reported (Kata itself ignores it)", async () => {
     const r = await kataCheck({ ...kata, content: kata.content.replace("[runtime]\n", "[runtime]\nno_such_key = true\n") }, { standIns: kataStandIns(layout) });

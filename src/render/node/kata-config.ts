@@ -17,8 +17,10 @@ export interface RenderedFile {
 }
 
 /** Defaults Kata itself ships (1 vCPU, 2048 MiB); variants override them. */
-const DEFAULT_VCPUS = 1;
-const DEFAULT_MEMORY_MIB = 2048;
+export const DEFAULT_VCPUS = 1;
+export const DEFAULT_MEMORY_MIB = 2048;
+/** Where the kubelet serves its pod-resources API: Kata's cold-plug asks it which devices the pod was given. */
+export const KUBELET_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock";
 const HYPERVISOR_ANNOTATION = "io.katacontainers.config.hypervisor.";
 
 interface Hypervisor {
@@ -90,6 +92,20 @@ export function kataEnabledAnnotations(allowed: readonly string[] = []): string[
   return [...new Set(names)].sort().map((n) => `^${n.replace(/[\\.*+?^$()[\]{}|]/g, "\\$&")}$`);
 }
 
+/**
+ * VFIO passthrough in Kata's own option names: a variant cold-plugs (cold_plug_vfio) or hot-plugs
+ * (hot_plug_vfio, with pcie_root_port ports made up front) onto a PCIe port; never both.
+ */
+function vfioLines(h: DesiredHandler): string[] {
+  const v = h.kata?.vfio;
+  if (!v) return [];
+  return [
+    `hot_plug_vfio = ${tomlString(v.plug === "hot-plug" ? v.port : "no-port")}`,
+    `cold_plug_vfio = ${tomlString(v.plug === "cold-plug" ? v.port : "no-port")}`,
+    ...(v.rootPorts ? [`pcie_root_port = ${v.rootPorts}`] : []),
+  ];
+}
+
 export function renderKataConfig(h: DesiredHandler, opts: KataRenderOptions): string {
   const hv = HYPERVISORS[h.backend];
   if (!hv) throw new Error(`handler ${h.name}: backend ${h.backend} is not a Kata backend`);
@@ -110,11 +126,13 @@ export function renderKataConfig(h: DesiredHandler, opts: KataRenderOptions): st
     `kernel_params = ${tomlString(params)}`,
     `enable_annotations = ${tomlArray(kataEnabledAnnotations(opts.allowedAnnotations))}`,
     `disable_image_nvdimm = false`,
+    ...vfioLines(h),
     ``,
     `[agent.kata]`,
     `dial_timeout = 45`,
     ``,
     `[runtime]`,
+    ...(h.kata?.vfio?.plug === "cold-plug" ? [`pod_resource_api_sock = ${tomlString(KUBELET_POD_RESOURCES_SOCKET)}`] : []),
     `internetworking_model = "tcfilter"`,
     `disable_guest_seccomp = true`,
     `sandbox_cgroup_only = false`,
