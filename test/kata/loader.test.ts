@@ -35,13 +35,17 @@ const WANT: Record<string, Want> = {
 
 for (const [path, render] of [["DaemonSet", daemonSetKataFiles], ["MachineConfig", machineConfigKataFiles]] as const) {
   describe(`Kata's loader on every ${path} Kata file`, () => {
-    const { layout, files } = render();
+    const { layout, files, shims } = render();
     const expected = path === "DaemonSet" ? Object.keys(WANT) : ["sandboxed", "kata", "big-vm", "gpu"];
     const loaded = new Map<string, KataCheckResult>();
     before(async () => {
       for (const f of files) loaded.set(handlerOf(f), await kataCheck(f, { standIns: kataStandIns(layout) }));
     });
     it("renders one file per Kata handler", () => assert.deepEqual(files.map(handlerOf).sort(), [...expected].sort()));
+    it("the CRI runtime's config runs the layout's Kata shim on exactly the file Kata loaded", () => {
+      assert.ok(kataStandIns(layout).includes(layout.kataShim));
+      for (const f of files) assert.deepEqual(shims[handlerOf(f)], { shim: layout.kataShim, config: f.path }, handlerOf(f));
+    });
     for (const f of files) {
       const want = WANT[handlerOf(f)]!;
       it(`${handlerOf(f)} (${want.type}): loads, no unknown keys, resolves as rendered`, () => {
