@@ -29,6 +29,26 @@ export const BACKEND_CLASS: Record<(typeof BACKENDS)[number], string> = {
   gvisor: "gvisor",
 };
 
+/** Kata's PCIe ports a VFIO device can be plugged into (cold_plug_vfio / hot_plug_vfio values). */
+export const VFIO_PORTS = ["root-port", "switch-port", "bridge-port"] as const;
+
+export const VfioPassthrough = Type.Object(
+  {
+    plug: StringEnum(["cold-plug", "hot-plug"] as const, {
+      description: "cold-plug: the device is in the VM from boot (Kata cold_plug_vfio, devices from the kubelet's pod-resources API); hot-plug: added after boot (hot_plug_vfio).",
+    }),
+    port: Type.Optional(StringEnum(VFIO_PORTS, { default: "root-port", description: "The PCIe port Kata plugs the device into; Cloud Hypervisor supports only root-port." })),
+    rootPorts: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: "Kata pcie_root_port: root ports QEMU creates up front, one per device to hot-plug (needed for large-BAR devices such as GPUs)." })),
+    nodeSelector: Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }), {
+      minProperties: 1,
+      maxProperties: 16,
+      description: "Labels only the nodes with the device carry (e.g. feature.node.kubernetes.io/pci-10de.present: \"true\"); the variant's RuntimeClass schedules onto them only.",
+    }),
+  },
+  { description: "Pass a host PCI device (bound to vfio-pci) through to the guest VM: exclusive hardware by configuration (Kata on QEMU or Cloud Hypervisor)." },
+);
+export type VfioPassthrough = Static<typeof VfioPassthrough>;
+
 const ANNOTATION_KEY = "^(io\\.katacontainers\\.|dev\\.gvisor\\.)[A-Za-z0-9._/-]+$";
 
 export const Variant = Type.Object(
@@ -43,12 +63,30 @@ export const Variant = Type.Object(
         description: "Extra guest kernel command-line parameters, one per item (Kata only).",
       }),
     ),
+    vfio: Type.Optional(VfioPassthrough),
     overhead: Type.Optional(ResourceOverhead),
   },
-  cel({
-    rule: "self.backend != 'gvisor' || (!has(self.vcpus) && !has(self.memory) && !has(self.kernelParams))",
-    message: "vcpus, memory and kernelParams configure a Kata guest VM; remove them or choose a kata-* backend",
-  }),
+  cel(
+    {
+      rule: "self.backend != 'gvisor' || (!has(self.vcpus) && !has(self.memory) && !has(self.kernelParams))",
+      message: "vcpus, memory and kernelParams configure a Kata guest VM; remove them or choose a kata-* backend",
+    },
+    {
+      rule: "!has(self.vfio) || self.backend in ['kata-qemu', 'kata-clh']",
+      message: "vfio passes a PCI device to a Kata VM over PCIe, which only kata-qemu and kata-clh have (Firecracker has no PCIe, gVisor no VM); choose one of them or remove vfio",
+      fieldPath: ".vfio",
+    },
+    {
+      rule: "!has(self.vfio) || self.backend != 'kata-clh' || !has(self.vfio.port) || self.vfio.port == 'root-port'",
+      message: "Cloud Hypervisor plugs VFIO devices into a root-port only; set vfio.port to root-port or use kata-qemu",
+      fieldPath: ".vfio.port",
+    },
+    {
+      rule: "!has(self.vfio) || !has(self.vfio.rootPorts) || self.vfio.plug == 'hot-plug'",
+      message: "vfio.rootPorts (Kata pcie_root_port) is for hot-plug; cold-plugged devices get their ports when the VM is created; remove it or set vfio.plug to hot-plug",
+      fieldPath: ".vfio.rootPorts",
+    },
+  ),
 );
 export type Variant = Static<typeof Variant>;
 

@@ -12,6 +12,13 @@ export const KataGuest = Type.Object({
   vcpus: Type.Optional(Type.Integer({ minimum: 1 })),
   memoryMiB: Type.Optional(Type.Integer({ minimum: 1 })),
   kernelParams: Type.Optional(Type.Array(Type.String())),
+  vfio: Type.Optional(
+    Type.Object({
+      plug: StringEnum(["cold-plug", "hot-plug"] as const),
+      port: StringEnum(["root-port", "switch-port", "bridge-port"] as const),
+      rootPorts: Type.Optional(Type.Integer({ minimum: 1 })),
+    }),
+  ),
 });
 export type KataGuest = Static<typeof KataGuest>;
 
@@ -62,6 +69,7 @@ export const Probe = Type.Object({
     device: Type.Boolean({ description: "/dev/kvm exists and opens." }),
     guestsRun: Type.Boolean({ description: "A guest actually ran, not just the device opening." }),
     nested: Type.Optional(Type.Boolean()),
+    module: Type.Optional(StringEnum(["kvm_intel", "kvm_amd", "kvm_pvm"] as const, { description: "The kernel module behind /dev/kvm; kvm_pvm runs only PVM-enabled guest kernels (no Kata VM)." })),
     message: Type.Optional(Type.String()),
   }),
   vhostVsock: Type.Boolean(),

@@ -32,7 +32,7 @@ describe("explainProbe", () => {
     ["KVM fine but no vhost_vsock", { ...base, kvm: { device: true, guestsRun: true }, vhostVsock: false }, [
       ["cri", true, /containerd/],
       ["gvisor", true, /usable/],
-      ["kata-qemu", false, /vhost_vsock is not available/],
+      ["kata-qemu", false, /Kata cannot run here: no \/dev\/vhost-vsock/],
     ]],
     ["KVM fine, Kata not installed", { ...base, kvm: { device: true, guestsRun: true }, backends: [{ backend: "kata-clh", installed: false, usable: false }] }, [
       ["cri", true, /containerd/],

@@ -1,6 +1,7 @@
 // Pure printer for `sandboxctl doctor`: turns a host Probe into one verdict per backend with
 // what is missing and how to fix it, plus the exit decision (can anything run here?).
-import type { BackendProbe, Probe } from "../api/index.js";
+import type { Backend, BackendProbe, Probe } from "../api/index.js";
+import { kataBlockerFix, kataBlockers } from "../agent/probe/kata-blockers.js";
 
 export interface Finding {
   backend: string;
@@ -15,6 +16,12 @@ const isKata = (b: string) => b.startsWith("kata-");
 
 function kataFinding(probe: Probe, b: BackendProbe): Finding {
   if (b.usable) return { backend: b.backend, ok: true, summary: "KVM guests run; Kata is usable" };
+  const kata = b.backend as Exclude<Backend, "gvisor">;
+  const facts = { kvmModule: probe.kvm.module, vhostVsock: probe.vhostVsock };
+  const blockers = kataBlockers(kata, facts);
+  if (probe.kvm.device && blockers.length) {
+    return { backend: b.backend, ok: false, summary: `Kata cannot run here: ${blockers.join("; ")}`, fix: kataBlockerFix(kata, facts) };
+  }
   if (!probe.kvm.device) {
     return {
       backend: b.backend,
@@ -30,9 +37,6 @@ function kataFinding(probe: Probe, b: BackendProbe): Finding {
       summary: `/dev/kvm opens but KVM guests cannot run${probe.kvm.message ? ` (${probe.kvm.message})` : ""}${probe.kvm.nested === false ? "; nested virtualization is off" : ""}`,
       fix: "run on bare metal or a VM with working nested virtualization; until then use gvisor on this node",
     };
-  }
-  if (!probe.vhostVsock) {
-    return { backend: b.backend, ok: false, summary: "vhost_vsock is not available (Kata's agent channel)", fix: "modprobe vhost_vsock (and add it to /etc/modules-load.d)" };
   }
   if (!b.installed) {
     return { backend: b.backend, ok: false, summary: `Kata (${b.backend}) is not installed${b.message ? `: ${b.message}` : ""}`, fix: "allow it in SandboxConfig.spec.runtimes.allowed; the agent installs it" };
@@ -69,7 +73,7 @@ export function anyBackendUsable(probe: Probe): boolean {
 export function renderDoctor(probe: Probe, findings: Finding[] = explainProbe(probe)): string {
   const lines = [
     `host: ${probe.arch}${probe.kernel ? `, kernel ${probe.kernel}` : ""}`,
-    `kvm: device ${probe.kvm.device ? "yes" : "no"}, guests run ${probe.kvm.guestsRun ? "yes" : "no"}${probe.kvm.nested === undefined ? "" : `, nested ${probe.kvm.nested ? "yes" : "no"}`}; vhost_vsock ${probe.vhostVsock ? "yes" : "no"}`,
+    `kvm: device ${probe.kvm.device ? "yes" : "no"}${probe.kvm.module ? ` (${probe.kvm.module})` : ""}, guests run ${probe.kvm.guestsRun ? "yes" : "no"}${probe.kvm.nested === undefined ? "" : `, nested ${probe.kvm.nested ? "yes" : "no"}`}; vhost_vsock ${probe.vhostVsock ? "yes" : "no"}`,
     "",
   ];
   const width = Math.max(10, ...findings.map((f) => f.backend.length));

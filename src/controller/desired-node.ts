@@ -2,6 +2,9 @@
 // handlers (general, per backend, per variant) and a content hash the agent reports back.
 import { createHash } from "node:crypto";
 import { BACKENDS, BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type DesiredHandler, type Probe, type SandboxConfigSpec, type SandboxNodeSpec } from "../api/index.js";
+import { quantityToMiB } from "../render/quantity.js";
+
+export { quantityToMiB };
 
 export const DEFAULT_PREFERRED: readonly Backend[] = ["kata-qemu", "kata-clh", "kata-fc", "gvisor"];
 
@@ -13,15 +16,6 @@ export function usableBackends(spec: SandboxConfigSpec, probe: Probe): Backend[]
   const usable = new Set(probe.backends.filter((b) => b.usable).map((b) => b.backend));
   const order = [...(spec.runtimes.preferred ?? []), ...DEFAULT_PREFERRED.filter((b) => !(spec.runtimes.preferred ?? []).includes(b))];
   return order.filter((b) => allowed.has(b) && usable.has(b));
-}
-
-/** Mebibytes from any Kubernetes quantity the apiserver accepts (binary/decimal suffixes, exponents, milli), rounded up. */
-export function quantityToMiB(q: string): number {
-  const m = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$/.exec(q.trim());
-  if (!m) throw new Error(`memory quantity ${q} is not understood; use e.g. 2Gi or 512Mi`);
-  const pow: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-  const bytes = Number(m[1]) * (m[2] ? 10 ** Number(m[2].slice(1)) : m[3] ? pow[m[3]]! : 1);
-  return Math.max(1, Math.ceil(bytes / 2 ** 20));
 }
 
 /**
@@ -40,6 +34,7 @@ export function desiredHandlers(spec: SandboxConfigSpec, probe: Probe): DesiredH
       ...(v.vcpus !== undefined ? { vcpus: v.vcpus } : {}),
       ...(v.memory !== undefined ? { memoryMiB: quantityToMiB(v.memory) } : {}),
       ...(v.kernelParams?.length ? { kernelParams: [...v.kernelParams] } : {}),
+      ...(v.vfio ? { vfio: { plug: v.vfio.plug, port: v.vfio.port ?? "root-port", ...(v.vfio.rootPorts ? { rootPorts: v.vfio.rootPorts } : {}) } } : {}),
     };
     handlers.push({ name: v.name, backend: v.backend, ...(kata && Object.keys(kata).length ? { kata } : {}) });
   }

@@ -24,7 +24,7 @@ describe("machineConfigRuntimeClasses (the shared builder restricted to the Mach
   });
   it("applies overhead overrides and Kata variants, skips gVisor variants", () => {
     const rcs = machineConfigRuntimeClasses(config({ runtimeClassName: "secure", overhead: { "kata-qemu": { memory: "512Mi" } }, variants: [{ name: "kata-big", backend: "kata-qemu", vcpus: 4, overhead: { cpu: "1" } }, { name: "gv", backend: "gvisor" }] }));
-    assert.deepEqual(rcs.map((r) => `${r.metadata.name}=${r.overhead.podFixed.cpu}/${r.overhead.podFixed.memory}`), ["secure=250m/512Mi", "kata=250m/512Mi", "kata-big=1/512Mi"]);
+    assert.deepEqual(rcs.map((r) => `${r.metadata.name}=${r.overhead.podFixed.cpu}/${r.overhead.podFixed.memory}`), ["secure=250m/512Mi", "kata=250m/512Mi", "kata-big=1/518Mi"], "kata-big: 3 extra vCPUs add 2Mi each");
   });
   it("has nothing to publish when kata-qemu is not allowed", () => {
     assert.deepEqual(machineConfigBackends(config({ runtimes: { allowed: ["gvisor"] } })), []);

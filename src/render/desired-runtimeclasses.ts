@@ -1,6 +1,8 @@
 // The RuntimeClasses the operator publishes on every install path (DaemonSet and MachineConfig):
 // the general one, one per backend and per variant, each with pod overhead and a nodeSelector on the label only verified nodes get.
-import { BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type ResourceOverhead, type SandboxConfigSpec, type Toleration } from "../api/index.js";
+import { BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type ResourceOverhead, type SandboxConfigSpec, type Toleration, type Variant } from "../api/index.js";
+import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from "./node/kata-config.js";
+import { quantityToMiB } from "./quantity.js";
 
 export const RUNTIME_LABEL_PREFIX = "sandboxing.dev/runtime.";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -56,14 +58,33 @@ function magnitude(q: string): number {
 
 const larger = (a: string, b: string) => (magnitude(b) > magnitude(a) ? b : a);
 
-function runtimeClass(spec: SandboxConfigSpec, name: string, overhead: Required<ResourceOverhead>, extraLabels: Record<string, string> = {}): RuntimeClassObject {
+/** Guest RAM the guest kernel's memmap takes: one 64-byte struct page per 4 KiB page, written at boot. */
+const MEMMAP_FRACTION = 64 / 4096;
+/** Per extra vCPU: the hypervisor's vCPU thread and KVM state, and the guest's per-CPU areas (an estimate). */
+const PER_VCPU_MIB = 2;
+
+/**
+ * A Kata variant's overhead: its backend's (sized for Kata's default 1 vCPU / 2048 MiB VM) plus what a
+ * larger VM costs the host outside the pod's containers (docs/controller.md gives the reasoning): the
+ * memmap of the extra guest RAM and the extra vCPUs; with VFIO all of the VM's boot memory, since
+ * VFIO pins every guest page for DMA. Never below the backend's own figure.
+ */
+export function variantOverhead(base: Required<ResourceOverhead>, v: Variant): Required<ResourceOverhead> {
+  if (v.backend === "gvisor") return base;
+  const memMiB = v.memory !== undefined ? quantityToMiB(v.memory) : DEFAULT_MEMORY_MIB;
+  const extra = Math.ceil(Math.max(0, memMiB - DEFAULT_MEMORY_MIB) * MEMMAP_FRACTION) + PER_VCPU_MIB * Math.max(0, (v.vcpus ?? DEFAULT_VCPUS) - DEFAULT_VCPUS) + (v.vfio ? memMiB : 0);
+  if (extra === 0) return base;
+  return { memory: `${quantityToMiB(base.memory) + extra}Mi`, cpu: base.cpu };
+}
+
+function runtimeClass(spec: SandboxConfigSpec, name: string, overhead: Required<ResourceOverhead>, extraLabels: Record<string, string> = {}, nodeSelector: Record<string, string> = {}): RuntimeClassObject {
   return {
     apiVersion: "node.k8s.io/v1",
     kind: "RuntimeClass",
     metadata: { name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CONFIG_LABEL]: "cluster", ...extraLabels } },
     handler: name,
     overhead: { podFixed: { memory: overhead.memory, cpu: overhead.cpu } },
-    scheduling: { nodeSelector: { [runtimeLabel(name)]: "true" }, ...(spec.tolerations?.length ? { tolerations: spec.tolerations } : {}) },
+    scheduling: { nodeSelector: { ...nodeSelector, [runtimeLabel(name)]: "true" }, ...(spec.tolerations?.length ? { tolerations: spec.tolerations } : {}) },
   };
 }
 
@@ -84,7 +105,11 @@ export function desiredRuntimeClasses(spec: SandboxConfigSpec, opts: RuntimeClas
   const general = allowed.map((b) => overheadFor(spec, b)).reduce((a, b) => ({ memory: larger(a.memory, b.memory), cpu: larger(a.cpu, b.cpu) }));
   const out = [runtimeClass(spec, spec.runtimeClassName ?? DEFAULT_RUNTIMECLASS, general, opts.labels)];
   for (const b of allowed) out.push(runtimeClass(spec, BACKEND_CLASS[b], overheadFor(spec, b), opts.labels));
-  for (const v of spec.variants ?? []) if (allowed.includes(v.backend)) out.push(runtimeClass(spec, v.name, { ...overheadFor(spec, v.backend), ...(v.overhead ?? {}) }, opts.labels));
+  for (const v of spec.variants ?? []) {
+    if (!allowed.includes(v.backend)) continue;
+    // A passthrough variant runs only where the device is: the admin's label of those nodes.
+    out.push(runtimeClass(spec, v.name, { ...variantOverhead(overheadFor(spec, v.backend), v), ...(v.overhead ?? {}) }, opts.labels, v.vfio?.nodeSelector));
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 // Upstream binaries the tests run (kube-apiserver, etcd, ...), built from their Go modules into
 // a cache keyed by version, once, with a visible progress line. No prebuilt downloads exist here.
-import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +32,40 @@ interface Component {
   dirName?: string;
   /** Replaces one file of a dependency at build time (in a vendored scratch copy of the module); `with` is relative to moduleDir. */
   overlay?: { module: string; file: string; with: string };
+  /** Builds from something other than a Go module the proxy serves (a source fixture); writes the binary to `out`. */
+  build?: (out: string) => Promise<void>;
+}
+
+/** Kata 4.1.0's runtime source with its vendored modules: the proxy does not serve it (fixtures/kata/README.md). */
+export const KATA_FIXTURE = process.env.SANDBOX_OPERATOR_KATA_FIXTURE ?? join(HERE, "..", "..", "..", "shared", "fixtures", "kata", "kata-runtime-src-4.1.0-7c6ba40.tar.gz");
+const KATA_CHECK_SOURCES = ["kata-check/main.go", "kata-check/katautils-additions.go.txt"];
+/** Keyed by Kata's version and our checker's sources, so an edit to the checker rebuilds it. */
+const KATA_CHECK_VERSION = `4.1.0-7c6ba40-${createHash("sha256")
+  .update(KATA_CHECK_SOURCES.map((f) => readFileSync(join(HERE, f))).join("\0"))
+  .digest("hex")
+  .slice(0, 12)}`;
+
+/**
+ * kata-check (test/harness/kata-check/main.go): extracted fixture tree, `make` for the one generated
+ * Go file the loader needs, our two files copied in, then an offline build against its vendor/.
+ */
+async function buildKataCheck(out: string): Promise<void> {
+  if (!existsSync(KATA_FIXTURE)) throw new Error(`kata-check needs Kata's runtime source at ${KATA_FIXTURE} (see its README); it is missing`);
+  const tree = join(CACHE_DIR, "src", `kata-runtime-4.1.0-7c6ba40-${process.pid}`);
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...goEnv(), GOPROXY: "off", GOFLAGS: "-mod=vendor -buildvcs=false", CGO_ENABLED: "0" };
+  const runtime = join(tree, "src", "runtime");
+  try {
+    await runWithProgress("extract Kata 4.1.0 runtime source", "tar", ["-xzf", KATA_FIXTURE, "-C", tree], { cwd: tree, env });
+    await runWithProgress("make pkg/katautils/config-settings.go", "make", ["pkg/katautils/config-settings.go", "SKIP_GO_VERSION_CHECK=1"], { cwd: runtime, env });
+    mkdirSync(join(runtime, "cmd", "sandbox-operator-kata-check"));
+    copyFileSync(join(HERE, "kata-check", "main.go"), join(runtime, "cmd", "sandbox-operator-kata-check", "main.go"));
+    copyFileSync(join(HERE, "kata-check", "katautils-additions.go.txt"), join(runtime, "pkg", "katautils", "zz_sandbox_operator.go"));
+    await runWithProgress("go build kata-check (Kata 4.1.0 loader; ~7 min cold on 2 cores)", "go", ["build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/sandbox-operator-kata-check"], { cwd: runtime, env });
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
 }
 
 function k8sLdflags(): string {
@@ -80,6 +115,8 @@ export const COMPONENTS: Record<string, Component> = {
     pkg: "gvisor.dev/gvisor/shim",
     overlay: { module: "github.com/containerd/containerd/v2", file: "pkg/sys/oom_linux.go", with: "oom_linux.go.txt" },
   },
+  // Our Kata configuration checker, built against Kata's own loader (test/harness/kata-check.ts runs it).
+  "kata-check": { version: KATA_CHECK_VERSION, moduleDir: "kata-check", pkg: "", build: buildKataCheck },
 };
 
 export function goEnv(): NodeJS.ProcessEnv {
@@ -120,14 +157,32 @@ export async function runWithProgress(label: string, cmd: string, args: string[]
   process.stderr.write(`  ✓ ${label} in ${Math.round((Date.now() - started) / 1000)}s\n`);
 }
 
+/** A test that needs a binary the cache lacks fails here, loudly, when no Go toolchain can build it. */
+function requireGo(name: string): void {
+  const r = spawnSync("go", ["version"], { env: goEnv(), encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    throw new Error(`${name} is not in the cache (${CACHE_DIR}) and no Go toolchain can build it: \`go version\` failed (${r.error?.message ?? r.stderr.trim()}); install Go >= 1.26 on PATH`);
+  }
+}
+
 /** Returns the binary's path, building it first when the cache lacks it. */
 export async function ensureBinary(name: string): Promise<string> {
   const out = binaryPath(name);
   if (existsSync(out) && statSync(out).size > 0) return out;
   const c = COMPONENTS[name]!;
+  requireGo(name);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
-  process.stderr.write(`building ${name} ${c.version} from Go modules into ${dirname(out)} (first time only; several minutes on 2 cores)\n`);
+  process.stderr.write(`building ${name} ${c.version} from Go ${c.build ? "source" : "modules"} into ${dirname(out)} (first time only; several minutes on 2 cores)\n`);
+  if (c.build) {
+    try {
+      await c.build(tmp);
+      renameSync(tmp, out);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    return out;
+  }
   const args = ["build", "-trimpath", "-o", tmp];
   const cleanups: string[] = [];
   if (c.tags) args.push(`-tags=${c.tags}`);

@@ -11,7 +11,10 @@ type Spec = Record<string, unknown>;
 const valid = (): Spec => ({
   nodeSelector: { matchLabels: { "node-role.kubernetes.io/worker": "" } },
   runtimes: { allowed: ["gvisor", "kata-qemu"], preferred: ["kata-qemu", "gvisor"] },
-  variants: [{ name: "kata-big", backend: "kata-qemu", vcpus: 4, memory: "4Gi", kernelParams: ["hugepages=16"] }],
+  variants: [
+    { name: "kata-big", backend: "kata-qemu", vcpus: 4, memory: "4Gi", kernelParams: ["hugepages=16"] },
+    { name: "kata-gpu", backend: "kata-qemu", vfio: { plug: "hot-plug", rootPorts: 1, nodeSelector: { "feature.node.kubernetes.io/pci-10de.present": "true" } } },
+  ],
 });
 const config = (spec: Spec, name = "cluster") => ({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxConfig", metadata: { name }, spec });
 
@@ -72,6 +75,11 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     ["runtimeClassName not a DNS label", { ...valid(), runtimeClassName: "Sandboxed_1" }, /spec\.runtimeClassName: Invalid value: "Sandboxed_1"/],
     ["annotation outside the sandbox namespaces", { ...valid(), allowedSandboxAnnotations: ["example.com/x"] }, /spec\.allowedSandboxAnnotations\[0\]: Invalid value: "example.com\/x"/],
     ["negative vcpus", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vcpus: -2 }] }, /spec\.variants\[0\]\.vcpus: Invalid value: -2/],
+    ["vfio on Firecracker", { ...valid(), runtimes: { allowed: ["kata-fc"] }, variants: [{ name: "v1", backend: "kata-fc", vfio: { plug: "cold-plug", nodeSelector: { d: "1" } } }] }, /spec\.variants\[0\]\.vfio: Invalid value.*only kata-qemu and kata-clh have/],
+    ["vfio on a Cloud Hypervisor switch-port", { ...valid(), runtimes: { allowed: ["kata-clh"] }, variants: [{ name: "v1", backend: "kata-clh", vfio: { plug: "hot-plug", port: "switch-port", nodeSelector: { d: "1" } } }] }, /spec\.variants\[0\]\.vfio\.port: Invalid value.*root-port only/],
+    ["vfio rootPorts with cold-plug", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vfio: { plug: "cold-plug", rootPorts: 2, nodeSelector: { d: "1" } } }] }, /spec\.variants\[0\]\.vfio\.rootPorts: Invalid value.*is for hot-plug/],
+    ["vfio without the nodes that have the device", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vfio: { plug: "cold-plug", nodeSelector: {} } }] }, /spec\.variants\[0\]\.vfio\.nodeSelector: Invalid value.*should have at least 1 properties/],
+    ["vfio plug mode unknown", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vfio: { plug: "warm-plug", nodeSelector: { d: "1" } } }] }, /spec\.variants\[0\]\.vfio\.plug: Unsupported value: "warm-plug"/],
     ["unknown pod policy mode", { ...valid(), podPolicy: { defaultMode: "strict" } }, /spec\.podPolicy\.defaultMode: Unsupported value: "strict"/],
     ["missing runtimes", { nodeSelector: {} }, /spec\.runtimes: Required value/],
     ["a second SandboxConfig name", () => config(valid(), "other"), /there is one SandboxConfig per cluster and it must be named 'cluster'/],

@@ -138,7 +138,7 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
     assert.deepEqual(stored.variants?.[0]?.kernelParams, ["hugepagesz=2M", "hugepages=1024", "transparent_hugepage=never"], "the refused config changed nothing");
   });
 
-  it("exclusive hardware: the variant's RuntimeClass pins the pod to the dedicated nodes, with their toleration and the Kata overhead", async () => {
+  it("exclusive hardware: the variants' RuntimeClasses pin the pods to the dedicated nodes (the VFIO one to those with the device), with their toleration and the overhead of their VM size", async () => {
     await useConfig("exclusive-hardware/sandboxconfig.yaml");
     await applyPods("exclusive-hardware/pod.yaml", {
       "trading-engine": {
@@ -147,7 +147,18 @@ describe("docs/use-cases examples on a real apiserver + webhook", () => {
         check: (pod) => {
           assert.equal(pod.spec.nodeSelector?.["sandboxing.dev/runtime.kata-dedicated"], "true");
           assert.ok((pod.spec.tolerations ?? []).some((t) => t.key === "dedicated" && t.value === "sandbox"), JSON.stringify(pod.spec.tolerations));
-          assert.deepEqual(pod.spec.overhead, { cpu: "250m", memory: "320Mi" });
+          // 320Mi for Kata QEMU + the memmap of 14 extra GiB of guest RAM (224Mi) + 7 extra vCPUs (14Mi).
+          assert.deepEqual(pod.spec.overhead, { cpu: "250m", memory: "558Mi" });
+        },
+      },
+      "gpu-job": {
+        status: 201,
+        runtimeClassName: "kata-gpu",
+        check: (pod) => {
+          assert.equal(pod.spec.nodeSelector?.["sandboxing.dev/runtime.kata-gpu"], "true");
+          assert.equal(pod.spec.nodeSelector?.["feature.node.kubernetes.io/pci-10de.present"], "true", "only nodes with the device");
+          // 320Mi + memmap of 2 extra GiB (32Mi) + the 4 GiB boot memory VFIO pins (4096Mi).
+          assert.deepEqual(pod.spec.overhead, { cpu: "250m", memory: "4448Mi" });
         },
       },
     });

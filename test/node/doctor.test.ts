@@ -3,7 +3,7 @@
 // KVM guests cannot run here and gVisor can, and exit 0 (docs/cli.md: a backend can run).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Probe } from "../../src/api/index.js";
@@ -26,11 +26,25 @@ describe("sandboxctl doctor on this machine", () => {
   it("says KVM guests cannot run and gVisor can, and exits 0", async () => {
     const r = await sandboxctl(["doctor", "--payload-dir", payload]);
     assert.equal(r.code, EXIT.ok, `exit code\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /^kvm: device \S+, guests run no/m);
+    assert.match(r.stdout, /^kvm: device \S+( \(kvm_\w+\))?, guests run no/m);
     assert.match(r.stdout, /^FAIL KVM\b/m);
     assert.match(r.stdout, /^FAIL kata-qemu\b/m);
     assert.match(r.stdout, /^ok {3}gvisor\b/m);
     assert.match(r.stdout, /^sandboxes can run here with: gvisor$/m);
+  });
+
+  it("says why Kata cannot run here, from this machine's kvm module and vhost-vsock", async () => {
+    const pvm = existsSync("/sys/module/kvm_pvm");
+    const vsock = existsSync("/dev/vhost-vsock");
+    const r = await sandboxctl(["doctor", "--payload-dir", payload]);
+    const line = (b: string) => r.stdout.split("\n").find((l) => new RegExp(`^FAIL ${b}\\b`).test(l)) ?? "";
+    if (pvm) {
+      assert.match(r.stdout, /^kvm: device yes \(kvm_pvm\), guests run no/m);
+      for (const b of ["kata-qemu", "kata-clh", "kata-fc"]) assert.match(line(b), /Kata cannot run here: \/dev\/kvm is backed by kvm_pvm/, r.stdout);
+      assert.match(r.stdout, /fix: Kata needs hardware virtualization/);
+    }
+    if (!vsock) assert.match(line("kata-qemu"), /no \/dev\/vhost-vsock/, r.stdout);
+    assert.doesNotMatch(line("kata-fc"), /vhost-vsock/);
   });
 
   it("-o json carries the same verdicts", async () => {

@@ -1,7 +1,7 @@
 // probeHost against real hosts: an empty host root (nothing installed), one with gVisor binaries
 // (installed by the host or shipped by the agent), and this machine's own /dev/kvm.
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -75,16 +75,51 @@ describe("probeHost", () => {
     const p = await probeHost({ hostRoot: root });
     const q = p.backends.find((b) => b.backend === "kata-qemu")!;
     assert.deepEqual([q.installed, q.usable], [true, false]);
-    assert.match(q.message!, /KVM guests do not run/);
+    // That host root has no /dev/vhost-vsock: Kata's QEMU needs it, so the probe says so first.
+    assert.match(q.message!, /^installed, but Kata cannot run here: no \/dev\/vhost-vsock/);
     assert.equal(p.backends.find((b) => b.backend === "kata-clh")!.installed, false);
   });
 
-  it("this machine: /dev/kvm opens but without Kata nothing proves a guest runs", async () => {
+  it("Kata installed on a PVM-backed /dev/kvm: no guest is tried, kvm_pvm is named", async () => {
+    const root = tempRoot();
+    for (const bin of ["containerd-shim-kata-v2", "qemu-system-x86_64", "cloud-hypervisor"]) fakeBinary(root, `/opt/kata/bin/${bin}`);
+    mkdirSync(join(root, "opt/kata/share/kata-containers"), { recursive: true });
+    for (const f of ["vmlinux.container", "kata-containers.img"]) copyFileSync("/bin/true", join(root, "opt/kata/share/kata-containers", f));
+    mkdirSync(join(root, "dev"));
+    writeFileSync(join(root, "dev/kvm"), "");
+    writeFileSync(join(root, "dev/vhost-vsock"), "");
+    mkdirSync(join(root, "sys/module/kvm_pvm"), { recursive: true });
+    const p = await probeHost({ hostRoot: root });
+    assert.deepEqual([p.kvm.device, p.kvm.guestsRun, p.kvm.module], [true, false, "kvm_pvm"]);
+    assert.match(p.kvm.message!, /backed by kvm_pvm/);
+    for (const b of ["kata-qemu", "kata-clh"]) {
+      const k = p.backends.find((x) => x.backend === b)!;
+      assert.deepEqual([k.installed, k.usable], [true, false]);
+      assert.match(k.message!, /^installed, but Kata cannot run here: \/dev\/kvm is backed by kvm_pvm/);
+      assert.doesNotMatch(k.message!, /vhost-vsock/, "vhost-vsock is there");
+    }
+  });
+
+  it("this machine: the probe says why Kata cannot run, from its real kvm module and vhost-vsock", async () => {
+    // Read independently of the probe: /sys/module/kvm_pvm and /dev/vhost-vsock (MACHINE-FACTS: PVM, no vhost-vsock).
+    const pvm = existsSync("/sys/module/kvm_pvm");
+    const vsock = existsSync("/dev/vhost-vsock");
     const p = await probeHost({ hostRoot: "/" });
     assert.ok(["amd64", "arm64"].includes(p.arch));
     assert.ok(p.kernel && p.kernel.length > 0);
     assert.equal(p.kvm.device, true, "this machine has /dev/kvm (see the issue's facts)");
     assert.equal(p.kvm.guestsRun, false);
-    assert.match(p.kvm.message!, /no Kata QEMU/);
+    assert.equal(p.vhostVsock, vsock);
+    const kata = (b: string) => p.backends.find((x) => x.backend === b)!.message!;
+    if (pvm) {
+      assert.equal(p.kvm.module, "kvm_pvm");
+      assert.match(p.kvm.message!, /backed by kvm_pvm .* runs only PVM-enabled guest kernels/);
+      for (const b of ["kata-qemu", "kata-clh", "kata-fc"]) assert.match(kata(b), /Kata cannot run here: \/dev\/kvm is backed by kvm_pvm/);
+    } else {
+      assert.notEqual(p.kvm.module, "kvm_pvm");
+      assert.match(p.kvm.message!, /no Kata QEMU/);
+    }
+    if (!vsock) assert.match(kata("kata-qemu"), /no \/dev\/vhost-vsock/);
+    assert.doesNotMatch(kata("kata-clh"), /vhost-vsock/, "Cloud Hypervisor uses hybrid vsock");
   });
 });

@@ -9,6 +9,7 @@ import type { BackendProbe, Probe } from "../../api/sandboxnode.js";
 import { CriClient } from "../cri/client.js";
 import { defaultLayout, type Layout } from "../../render/node/layout.js";
 import { discoverContainerd } from "./discover.js";
+import { kataBlockers, kvmModuleOf, PVM_REASON } from "./kata-blockers.js";
 
 export interface ProbeOptions {
   /** Where the host's filesystem is mounted ("/" when running on the host itself). */
@@ -140,16 +141,20 @@ async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]>
   // This node is itself a VM when the CPU says "hypervisor": its guests would be nested.
   const isGuest = /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo);
   const nested = nestedParam !== undefined ? nestedParam === "Y" || nestedParam === "1" : isGuest;
+  const module = kvmModuleOf((m) => existsSync(under(o.hostRoot, `/sys/module/${m}`)));
+  const known = module ? { module } : {};
   if (!device) {
-    return { device, guestsRun: false, nested, message: `/dev/kvm cannot be opened (${openError}): enable virtualization (VT-x/AMD-V) or nested virtualization for this VM` };
+    return { device, guestsRun: false, nested, ...known, message: `/dev/kvm cannot be opened (${openError}): enable virtualization (VT-x/AMD-V) or nested virtualization for this VM` };
   }
+  // Booting a stock kernel under PVM only shows it dying in KVM's emulator: say why instead.
+  if (module === "kvm_pvm") return { device, guestsRun: false, nested, ...known, message: PVM_REASON };
   const qemu = findBinary(o.hostRoot, [`${kataDir}/bin/qemu-system-x86_64`, `${kataDir}/bin/qemu-system-aarch64`]);
   const kernel = `${kataDir}/share/kata-containers/vmlinux.container`;
   if (!qemu || !existsSync(under(o.hostRoot, kernel))) {
-    return { device, guestsRun: false, nested, message: `/dev/kvm opens, but no Kata QEMU and guest kernel under ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
+    return { device, guestsRun: false, nested, ...known, message: `/dev/kvm opens, but no Kata QEMU and guest kernel under ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
   }
   const r = await guestBoots(under(o.hostRoot, qemu), under(o.hostRoot, kernel), o.guestTimeoutMs ?? 15_000);
-  return { device, guestsRun: r.ok, nested, message: r.message };
+  return { device, guestsRun: r.ok, nested, ...known, message: r.message };
 }
 
 const HYPERVISOR_BIN: Record<string, string[]> = {
@@ -180,7 +185,7 @@ function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: L
   };
 }
 
-function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], layout: Layout): { probes: BackendProbe[]; layout: Layout } {
+function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], vhostVsock: boolean, layout: Layout): { probes: BackendProbe[]; layout: Layout } {
   const kataShim = findBinary(o.hostRoot, [layout.kataShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-kata-v2`)]);
   const guestAssets = ["vmlinux.container", "kata-containers.img"].every((f) => existsSync(under(o.hostRoot, `${kataDir}/share/kata-containers/${f}`)));
   const probes: BackendProbe[] = [];
@@ -188,11 +193,14 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], layout: 
     const hv = findBinary(o.hostRoot, HYPERVISOR_BIN[b]!.map((n) => `${kataDir}/bin/${n}`));
     const installed = !!kataShim && !!hv && guestAssets;
     const missing = [!kataShim && "containerd-shim-kata-v2", !hv && HYPERVISOR_BIN[b]![0], !guestAssets && "guest kernel/image"].filter(Boolean).join(", ");
+    const blockers = kataBlockers(b, { kvmModule: kvm.module, vhostVsock });
+    const why = blockers.join("; ");
     let message: string;
-    if (!installed) message = `${missing} missing under ${kataDir}; install Kata Containers (kata-deploy layout)`;
+    if (!installed) message = `${missing} missing under ${kataDir}; install Kata Containers (kata-deploy layout)${why ? `; even then Kata cannot run here: ${why}` : ""}`;
+    else if (why) message = `installed, but Kata cannot run here: ${why}`;
     else if (kvm.guestsRun) message = "installed; KVM guests run";
     else message = `installed, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
-    probes.push({ backend: b, installed, usable: installed && kvm.guestsRun, message });
+    probes.push({ backend: b, installed, usable: installed && kvm.guestsRun && blockers.length === 0, message });
   }
   return { probes, layout: kataShim ? { ...layout, kataShim } : layout };
 }
@@ -203,7 +211,7 @@ export async function probeHostDetailed(o: ProbeOptions): Promise<HostInventory>
   const arch = nodeArchName();
   const kernel = readTrim(under(o.hostRoot, "/proc/sys/kernel/osrelease")) ?? release();
   const vhostVsock = existsSync(under(o.hostRoot, "/dev/vhost-vsock"));
-  const kata = probeKata(o, kataDir, kvm, defaultLayout({ kataDir }));
+  const kata = probeKata(o, kataDir, kvm, vhostVsock, defaultLayout({ kataDir }));
   const gvisor = probeGvisor(o, cri, arch, kata.layout);
   const probe: Probe = { arch, kernel, cri, kvm, vhostVsock, backends: [...kata.probes, gvisor.probe] };
   return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships, containerdConfig };

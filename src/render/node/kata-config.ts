@@ -17,8 +17,10 @@ export interface RenderedFile {
 }
 
 /** Defaults Kata itself ships (1 vCPU, 2048 MiB); variants override them. */
-const DEFAULT_VCPUS = 1;
-const DEFAULT_MEMORY_MIB = 2048;
+export const DEFAULT_VCPUS = 1;
+export const DEFAULT_MEMORY_MIB = 2048;
+/** Where the kubelet serves its pod-resources API: Kata's cold-plug asks it which devices the pod was given. */
+export const KUBELET_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock";
 const HYPERVISOR_ANNOTATION = "io.katacontainers.config.hypervisor.";
 
 interface Hypervisor {
@@ -79,11 +81,29 @@ const HYPERVISORS: Record<string, Hypervisor> = {
 };
 
 /**
- * Kata's `enable_annotations` takes hypervisor option names (e.g. "kernel_params"), not full
- * annotation keys; an empty list means pods cannot reconfigure the VM (GHSA-rr59-xxvx-96qr).
+ * Kata's `enable_annotations` entries are Go regular expressions that Kata matches, unanchored, against
+ * the annotation key with "io.katacontainers.config.hypervisor." cut off (pkg/oci checkAnnotationNameIsValid,
+ * regexp.MatchString): a bare "kernel_params" would also let "kernel_params_x" through, and "path" would
+ * let "jailer_path" through (GHSA-rr59-xxvx-96qr). So each allowed option becomes `^name$`, its regex
+ * metacharacters escaped; an empty list means pods cannot reconfigure the VM.
  */
 export function kataEnabledAnnotations(allowed: readonly string[] = []): string[] {
-  return [...new Set(allowed.filter((k) => k.startsWith(HYPERVISOR_ANNOTATION)).map((k) => k.slice(HYPERVISOR_ANNOTATION.length)))].sort();
+  const names = allowed.filter((k) => k.startsWith(HYPERVISOR_ANNOTATION)).map((k) => k.slice(HYPERVISOR_ANNOTATION.length));
+  return [...new Set(names)].sort().map((n) => `^${n.replace(/[\\.*+?^$()[\]{}|]/g, "\\$&")}$`);
+}
+
+/**
+ * VFIO passthrough in Kata's own option names: a variant cold-plugs (cold_plug_vfio) or hot-plugs
+ * (hot_plug_vfio, with pcie_root_port ports made up front) onto a PCIe port; never both.
+ */
+function vfioLines(h: DesiredHandler): string[] {
+  const v = h.kata?.vfio;
+  if (!v) return [];
+  return [
+    `hot_plug_vfio = ${tomlString(v.plug === "hot-plug" ? v.port : "no-port")}`,
+    `cold_plug_vfio = ${tomlString(v.plug === "cold-plug" ? v.port : "no-port")}`,
+    ...(v.rootPorts ? [`pcie_root_port = ${v.rootPorts}`] : []),
+  ];
 }
 
 export function renderKataConfig(h: DesiredHandler, opts: KataRenderOptions): string {
@@ -106,11 +126,13 @@ export function renderKataConfig(h: DesiredHandler, opts: KataRenderOptions): st
     `kernel_params = ${tomlString(params)}`,
     `enable_annotations = ${tomlArray(kataEnabledAnnotations(opts.allowedAnnotations))}`,
     `disable_image_nvdimm = false`,
+    ...vfioLines(h),
     ``,
     `[agent.kata]`,
     `dial_timeout = 45`,
     ``,
     `[runtime]`,
+    ...(h.kata?.vfio?.plug === "cold-plug" ? [`pod_resource_api_sock = ${tomlString(KUBELET_POD_RESOURCES_SOCKET)}`] : []),
     `internetworking_model = "tcfilter"`,
     `disable_guest_seccomp = true`,
     `sandbox_cgroup_only = false`,
