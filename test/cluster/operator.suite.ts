@@ -11,7 +11,7 @@ import { AGENT, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK } from "../../src/m
 import type { KubeCluster } from "../harness/kube-cluster.js";
 import { eventually as eventuallyEvery } from "../harness/cluster.js";
 import { pushOperatorImage } from "../harness/operator-image.js";
-import { BLOCK_BEGIN } from "../../src/agent/engines/containerd/render.js";
+import { BLOCK_BEGIN } from "../../src/render/node/containerd-runtimes.js";
 import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 const ROOT = repoRoot();

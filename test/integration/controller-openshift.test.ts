@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { KubeClient, type AnyObject, type KubeObject } from "../../src/kube/client.js";
 import { Controller } from "../../src/controller/manager.js";
 import { machineConfigContent, machineConfigHandlers, RHCOS_LAYOUT } from "../../src/controller/desired-machineconfig.js";
-import { renderCrioDropIn } from "../../src/agent/engines/crio/render.js";
+import { renderCrioDropIn } from "../../src/render/node/crio-dropin.js";
 import { decodeDataUrl, type MachineConfig } from "../../src/openshift/render-machineconfig.js";
 import type { SandboxConfigSpec } from "../../src/api/index.js";
 import { installCrds, node } from "../harness/cluster.js";

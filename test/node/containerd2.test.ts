@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "smol-toml";
 import type { Desired } from "../../src/agent/apply.js";
-import { CONTAINERD_DROPIN } from "../../src/agent/layout.js";
+import { CONTAINERD_DROPIN } from "../../src/render/node/layout.js";
 import { verifyHandler } from "../../src/agent/verify.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
 import { gvisorPayload } from "../harness/gvisor.js";
