@@ -4,8 +4,8 @@ import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { KubeConfig } from "@kubernetes/client-node";
 import { logger, setLogLevel } from "../telemetry/logger.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { repoRoot } from "../manifests/image-lock.js";
 import { NAMESPACE } from "../manifests/names.js";
@@ -88,10 +88,7 @@ async function main(): Promise<void> {
       return [kv.slice(0, i), kv.slice(i + 1)];
     }),
   );
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
+  const kube = await KubeClient.fromKubeConfig(loadKubeConfig(o.kubeconfig), { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
   const nodeName = o.nodeName;
   const podOpts = { kube, namespace: o.namespace, nodeName, image: o.verifyImage };
   const verifier: HandlerVerifier | undefined =

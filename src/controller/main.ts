@@ -2,7 +2,7 @@
 // election on a Lease, the reconcilers while leading, and an orderly stop on SIGTERM/SIGINT.
 import { hostname } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { LeaderElector } from "../kube/leader.js";
 import { logger, setLogLevel } from "../telemetry/logger.js";
@@ -40,10 +40,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const log = logger("main");
   setLogLevel(flags.logLevel);
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromDefault();
-  const client = await KubeClient.fromKubeConfig(kc, { fieldManager: FIELD_MANAGER });
+  const client = await KubeClient.fromKubeConfig(loadKubeConfig(flags.kubeconfig), { fieldManager: FIELD_MANAGER });
   const registry = newRegistry();
   const controller = new Controller({ client, namespace: flags.namespace, registry, informer: { resyncMs: flags.resyncSeconds * 1000 }, podRecheckMs: flags.podRecheckMs });
   const abort = new AbortController();
