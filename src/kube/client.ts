@@ -313,7 +313,11 @@ export class KubeClient {
    * Opens a watch from resourceVersion; calls onEvent for each event until the server closes
    * the stream, the signal aborts or the stream stays silent past idleMs (then rejects).
    */
-  async watch<T extends KubeObject>(kind: string, opts: ListOptions & { resourceVersion: string; timeoutSeconds?: number; idleMs?: number; signal?: AbortSignal }, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+  async watch<T extends KubeObject>(
+    kind: string,
+    opts: ListOptions & { resourceVersion: string; timeoutSeconds?: number; idleMs?: number; signal?: AbortSignal; onOpen?: () => void },
+    onEvent: (e: WatchEvent<T>) => void,
+  ): Promise<void> {
     const ref = resourceFor(kind);
     const path = this.path(ref, undefined, opts.namespace, undefined, {
       watch: 1,
@@ -330,6 +334,7 @@ export class KubeClient {
       for await (const c of response) text += c;
       throw new ApiError(response.statusCode ?? 0, "WatchFailed", `watch ${kind}: ${text}`);
     }
+    opts.onOpen?.();
     const idleMs = opts.idleMs ?? ((opts.timeoutSeconds ?? 300) + 30) * 1000;
     await new Promise<void>((resolve, reject) => {
       let buf = "";
