@@ -137,6 +137,9 @@ export class SelfSignedCerts implements CertSource {
       else await this.client.create(body);
       this.log.info({ secret: `${this.o.namespace}/${this.secretName()}`, reason: rotate ? "rotate" : secret ? "expiring or unreadable" : "missing", serial: ca.cert.serialNumber }, "webhook CA written");
     } catch (e) {
+      if (!secret && e instanceof ApiError && e.status === 403) {
+        throw new Error(`Secret ${this.o.namespace}/${this.secretName()} is missing and the webhook may not create Secrets (by design: see docs/security.md); the install manifests create it empty: re-run sandboxctl install or kubectl apply the manifests`, { cause: e });
+      }
       if (!isConflict(e) && !(e instanceof ApiError && e.reason === "AlreadyExists")) throw e;
       this.log.info({ secret: `${this.o.namespace}/${this.secretName()}` }, "another replica wrote the webhook CA first; using theirs");
     }

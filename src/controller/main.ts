@@ -27,7 +27,7 @@ export function parseFlags(argv: string[]) {
     .option("--metrics-port <port>", "port for /metrics; 0 = off", int("--metrics-port"), 8080)
     .option("--health-port <port>", "port for /healthz and /readyz", int("--health-port"), 8081)
     .option("--leader-elect <bool>", "elect a leader through a Lease (true|false)", (v) => v !== "false", true)
-    .option("--lease-duration-seconds <s>", "lease validity without renewal; takeover happens within about this", int("--lease-duration-seconds"), 10)
+    .option("--lease-duration-seconds <s>", "lease validity without renewal; takeover happens within about this", int("--lease-duration-seconds"), 15)
     .option("--identity <id>", "this replica's name in the Lease", process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
     .option("--log-level <level>", "debug|info|warn|error", process.env.SANDBOX_LOG_LEVEL ?? "info")
     .option("--resync-seconds <s>", "full relist of every cache this often", int("--resync-seconds"), 300)
