@@ -126,8 +126,9 @@ export class SelfSignedCerts implements CertSource {
       metadata: {
         name: this.secretName(),
         namespace: this.o.namespace,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-        annotations: { [ROTATED_AT_ANNOTATION]: new Date().toISOString() },
+        // The install manifests create this Secret: keep their labels and annotations.
+        labels: { ...secret?.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        annotations: { ...secret?.metadata.annotations, [ROTATED_AT_ANNOTATION]: new Date().toISOString() },
         ...(secret ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
       data: { "ca.crt": b64(ca.certPem), "ca.key": b64(ca.keyPem), ...(previous ? { "previous-ca.crt": b64(previous) } : {}) },
