@@ -126,8 +126,9 @@ export class SelfSignedCerts implements CertSource {
       metadata: {
         name: this.secretName(),
         namespace: this.o.namespace,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
-        annotations: { [ROTATED_AT_ANNOTATION]: new Date().toISOString() },
+        // The install manifests create this Secret: keep their labels and annotations.
+        labels: { ...secret?.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        annotations: { ...secret?.metadata.annotations, [ROTATED_AT_ANNOTATION]: new Date().toISOString() },
         ...(secret ? { resourceVersion: secret.metadata.resourceVersion } : {}),
       },
       data: { "ca.crt": b64(ca.certPem), "ca.key": b64(ca.keyPem), ...(previous ? { "previous-ca.crt": b64(previous) } : {}) },
@@ -137,6 +138,9 @@ export class SelfSignedCerts implements CertSource {
       else await this.client.create(body);
       this.log.info({ secret: `${this.o.namespace}/${this.secretName()}`, reason: rotate ? "rotate" : secret ? "expiring or unreadable" : "missing", serial: ca.cert.serialNumber }, "webhook CA written");
     } catch (e) {
+      if (!secret && e instanceof ApiError && e.status === 403) {
+        throw new Error(`Secret ${this.o.namespace}/${this.secretName()} is missing and the webhook may not create Secrets (by design: see docs/security.md); the install manifests create it empty: re-run sandboxctl install or kubectl apply the manifests`, { cause: e });
+      }
       if (!isConflict(e) && !(e instanceof ApiError && e.reason === "AlreadyExists")) throw e;
       this.log.info({ secret: `${this.o.namespace}/${this.secretName()}` }, "another replica wrote the webhook CA first; using theirs");
     }

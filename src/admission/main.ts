@@ -2,7 +2,7 @@
 // the HTTPS webhook until SIGTERM/SIGINT.
 import { Command, Option } from "commander";
 import { pino } from "pino";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { startWebhook } from "./server.js";
 import { DEFAULT_NAMESPACE, DEFAULT_SERVICE_NAME } from "./desiredWebhooks.js";
@@ -34,10 +34,7 @@ async function main() {
   // Asynchronous writes: under load sonic-boom coalesces lines instead of one write(2) per pod;
   // measured by bench/admission.ts, synchronous logging was the webhook's largest CPU cost.
   const log = pino({ level: opts.logLevel, base: { component: "admission" } }, pino.destination({ dest: 1, sync: false }));
-  const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
-  const client = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-webhook" });
+  const client = await KubeClient.fromKubeConfig(loadKubeConfig(opts.kubeconfig), { fieldManager: "sandbox-operator-webhook" });
   const webhook = await startWebhook({
     client,
     log,

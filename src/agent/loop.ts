@@ -5,6 +5,7 @@ import type { SandboxNode, SandboxNodeStatus } from "../api/sandboxnode.js";
 import { isGone, isNotFound, type KubeClient, type KubeObject } from "../kube/client.js";
 import { failureReason, type NodeAgent, type Outcome } from "./apply.js";
 import { buildStatus, statusChanged, type StatusInput } from "./desired-status.js";
+import type { HealthInput } from "./policy-health.js";
 
 export interface AgentLoopOptions {
   kube: KubeClient;
@@ -24,8 +25,11 @@ const KIND = "SandboxNode";
 type Obj = Omit<SandboxNode, "metadata"> & KubeObject;
 
 export class AgentLoop {
-  /** When the loop last completed a pass (for /healthz). */
-  lastTick = Date.now();
+  /** What /healthz decides on (policy-health.ts): the watch's state and the pass running now. */
+  private watchOpen = false;
+  private lastContactAt = Date.now();
+  private lastWatchError?: string;
+  private passStartedAt?: number;
   private stopped = false;
   private readonly abort = new AbortController();
   private latest?: Obj;
@@ -45,6 +49,10 @@ export class AgentLoop {
   private recoveryError?: Error;
 
   constructor(private readonly o: AgentLoopOptions) {}
+
+  healthInput(now = Date.now()): HealthInput {
+    return { now, watchOpen: this.watchOpen, lastContactAt: this.lastContactAt, lastWatchError: this.lastWatchError, passStartedAt: this.passStartedAt };
+  }
 
   stop(): void {
     this.stopped = true;
@@ -72,20 +80,35 @@ export class AgentLoop {
     while (!this.stopped) {
       try {
         const list = await this.o.kube.list<Obj>(KIND, { fieldSelector: `metadata.name=${this.o.nodeName}` });
+        this.lastContactAt = Date.now();
         this.latest = list.items[0];
         if (!this.latest) log.info("no SandboxNode for this node yet; waiting for the controller to create it");
         this.kick();
         await this.o.kube.watch<Obj>(
           KIND,
-          { fieldSelector: `metadata.name=${this.o.nodeName}`, resourceVersion: list.metadata.resourceVersion, timeoutSeconds: Math.round((this.o.relistMs ?? 300_000) / 1000), signal: this.abort.signal },
+          {
+            fieldSelector: `metadata.name=${this.o.nodeName}`,
+            resourceVersion: list.metadata.resourceVersion,
+            timeoutSeconds: Math.round((this.o.relistMs ?? 300_000) / 1000),
+            signal: this.abort.signal,
+            onOpen: () => {
+              this.watchOpen = true;
+              this.lastContactAt = Date.now();
+              this.lastWatchError = undefined;
+            },
+          },
           (ev) => {
+            this.lastContactAt = Date.now();
             if (ev.type === "BOOKMARK") return;
             this.latest = ev.type === "DELETED" ? undefined : ev.object;
             this.kick();
           },
         );
+        this.watchOpen = false;
         backoff = 1_000;
       } catch (e) {
+        this.watchOpen = false;
+        this.lastWatchError = (e as Error).message;
         if (this.stopped) break;
         log.warn({ err: (e as Error).message, backoffMs: backoff, gone: isGone(e) }, "watch failed; relisting after backoff");
         await sleep(backoff, this.abort.signal);
@@ -102,13 +125,15 @@ export class AgentLoop {
     this.running = this.running.then(async () => {
       this.dirty = false;
       if (this.stopped) return;
+      this.passStartedAt = Date.now();
       try {
         if (reprobe) await this.o.agent.probe();
         await this.reconcile();
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, "reconcile failed; retrying on the next event or heartbeat");
+      } finally {
+        this.passStartedAt = undefined;
       }
-      this.lastTick = Date.now();
     });
   }
 

@@ -1,17 +1,18 @@
 // Process entry of the node agent (DaemonSet pod or a test): parses flags, builds the NodeAgent
 // and its restart strategy, serves /healthz, and runs the SandboxNode loop until SIGTERM.
-import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { KubeConfig } from "@kubernetes/client-node";
 import { logger, setLogLevel } from "../telemetry/logger.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { repoRoot } from "../manifests/image-lock.js";
 import { NAMESPACE } from "../manifests/names.js";
 import { NodeAgent, type HandlerVerifier } from "./apply.js";
 import { cleanupVerifyPods, verifyHandlerWithPod } from "./verify-pod.js";
 import { AgentLoop } from "./loop.js";
+import { serveHealth } from "./health-server.js";
+import { DEFAULT_HEALTH_LIMITS } from "./policy-health.js";
 import { commandRestarter, noRestarter, systemdRestarter, type Restarter } from "./restart.js";
 
 // The package.json above this module, whether it runs from src/ (tsx), dist/src/ or the image's /app.
@@ -35,6 +36,8 @@ const program = new Command("sandbox-agent")
   .option("--runtime-unit <unit>", "systemd unit of the CRI runtime (default: containerd or crio; e.g. k3s, rke2-server)")
   .option("--host-pid <pid>", "host process whose mount and PID namespaces host commands run in (needs hostPID)", "1")
   .option("--health-port <port>", "port for /healthz (0 = off)", "8081")
+  .option("--watch-dead-after <seconds>", "/healthz fails once the SandboxNode watch has been down this long", String(DEFAULT_HEALTH_LIMITS.watchDeadAfterMs / 1000))
+  .option("--pass-stuck-after <seconds>", "/healthz fails once one apply/revert pass has run this long (a long apply alone never fails it)", String(DEFAULT_HEALTH_LIMITS.passStuckAfterMs / 1000))
   .option("--retry-backoff <seconds>", "first wait before retrying after a failed runtime restart (doubles, up to 10 minutes)", "30")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
@@ -58,6 +61,8 @@ async function main(): Promise<void> {
     runtimeUnit?: string;
     hostPid: string;
     healthPort: string;
+    watchDeadAfter: string;
+    passStuckAfter: string;
     retryBackoff: string;
     payloadDir?: string;
     configPrefix: string;
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
   if (!o.nodeName) throw new Error("--node-name is required (or set NODE_NAME from the downward API)");
   const hostPid = Number(o.hostPid);
   if (!Number.isInteger(hostPid) || hostPid < 1) throw new Error(`--host-pid ${o.hostPid}: expected a process id (1 = the host's init)`);
+  const healthLimits = { watchDeadAfterMs: seconds("--watch-dead-after", o.watchDeadAfter), passStuckAfterMs: seconds("--pass-stuck-after", o.passStuckAfter) };
   const retryBaseMs = Number(o.retryBackoff) * 1000;
   if (!(retryBaseMs > 0)) throw new Error(`--retry-backoff ${o.retryBackoff}: expected a number of seconds > 0`);
   let restarter: Restarter;
@@ -88,10 +94,7 @@ async function main(): Promise<void> {
       return [kv.slice(0, i), kv.slice(i + 1)];
     }),
   );
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  const kube = await KubeClient.fromKubeConfig(kc, { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
+  const kube = await KubeClient.fromKubeConfig(loadKubeConfig(o.kubeconfig), { fieldManager: "sandbox-operator-agent", userAgent: `sandbox-operator-agent/${VERSION}` });
   const nodeName = o.nodeName;
   const podOpts = { kube, namespace: o.namespace, nodeName, image: o.verifyImage };
   const verifier: HandlerVerifier | undefined =
@@ -112,13 +115,7 @@ async function main(): Promise<void> {
   });
   const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION, retryBaseMs });
   const port = Number(o.healthPort);
-  const server =
-    port > 0
-      ? createServer((req, res) => {
-          const fresh = Date.now() - loop.lastTick < 180_000;
-          res.writeHead(req.url === "/healthz" && fresh ? 200 : req.url === "/healthz" ? 503 : 404).end(fresh ? "ok" : "stale");
-        }).listen(port)
-      : undefined;
+  const server = port > 0 ? serveHealth(loop, port, healthLimits, log) : undefined;
   const stop = () => {
     log.info("stopping");
     loop.stop();
@@ -129,6 +126,12 @@ async function main(): Promise<void> {
   log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, hostPid, unit: o.runtimeUnit, verifyWith: o.verifyWith, payload: o.payloadDir }, "agent starting");
   await loop.run();
   kube.close();
+}
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`${flag} ${value}: expected a number of seconds > 0`);
+  return n * 1000;
 }
 
 main().catch((e: Error) => {

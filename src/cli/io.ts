@@ -2,6 +2,7 @@
 // otherwise) and the cluster connection from --kubeconfig / --context.
 import { existsSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { CliError, EXIT } from "./exit-codes.js";
 
@@ -42,14 +43,10 @@ export interface ConnectOptions {
 }
 
 export async function connect(opts: ConnectOptions): Promise<KubeClient> {
-  const kc = new KubeConfig();
+  let kc: KubeConfig;
   try {
-    if (opts.kubeconfig) {
-      if (!existsSync(opts.kubeconfig)) throw new CliError(EXIT.unreachable, `--kubeconfig ${opts.kubeconfig}: no such file`);
-      kc.loadFromFile(opts.kubeconfig);
-    } else {
-      kc.loadFromDefault();
-    }
+    if (opts.kubeconfig && !existsSync(opts.kubeconfig)) throw new CliError(EXIT.unreachable, `--kubeconfig ${opts.kubeconfig}: no such file`);
+    kc = loadKubeConfig(opts.kubeconfig);
   } catch (e) {
     if (e instanceof CliError) throw e;
     throw new CliError(EXIT.unreachable, `cannot read the kubeconfig (${opts.kubeconfig ?? process.env.KUBECONFIG ?? "~/.kube/config"}): ${(e as Error).message}`);

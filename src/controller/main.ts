@@ -2,7 +2,7 @@
 // election on a Lease, the reconcilers while leading, and an orderly stop on SIGTERM/SIGINT.
 import { hostname } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeClient } from "../kube/client.js";
 import { LeaderElector } from "../kube/leader.js";
 import { logger, setLogLevel } from "../telemetry/logger.js";
@@ -27,7 +27,7 @@ export function parseFlags(argv: string[]) {
     .option("--metrics-port <port>", "port for /metrics; 0 = off", int("--metrics-port"), 8080)
     .option("--health-port <port>", "port for /healthz and /readyz", int("--health-port"), 8081)
     .option("--leader-elect <bool>", "elect a leader through a Lease (true|false)", (v) => v !== "false", true)
-    .option("--lease-duration-seconds <s>", "lease validity without renewal; takeover happens within about this", int("--lease-duration-seconds"), 10)
+    .option("--lease-duration-seconds <s>", "lease validity without renewal; takeover happens within about this", int("--lease-duration-seconds"), 15)
     .option("--identity <id>", "this replica's name in the Lease", process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
     .option("--log-level <level>", "debug|info|warn|error", process.env.SANDBOX_LOG_LEVEL ?? "info")
     .option("--resync-seconds <s>", "full relist of every cache this often", int("--resync-seconds"), 300)
@@ -40,10 +40,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const log = logger("main");
   setLogLevel(flags.logLevel);
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromDefault();
-  const client = await KubeClient.fromKubeConfig(kc, { fieldManager: FIELD_MANAGER });
+  const client = await KubeClient.fromKubeConfig(loadKubeConfig(flags.kubeconfig), { fieldManager: FIELD_MANAGER });
   const registry = newRegistry();
   const controller = new Controller({ client, namespace: flags.namespace, registry, informer: { resyncMs: flags.resyncSeconds * 1000 }, podRecheckMs: flags.podRecheckMs });
   const abort = new AbortController();

@@ -1,10 +1,12 @@
 // A small Kubernetes REST client over node:https: typed paths for the kinds we use, server-side
 // apply with one field manager, status patches, watches, and a request counter for benchmarks.
+// Auth comes from the KubeConfig on every request, so rotated service-account tokens are used.
 import { Agent, request, type RequestOptions } from "node:https";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { resourceFor, type ResourceRef } from "./resources.js";
+import { freshCopy } from "./kubeconfig.js";
 
 export interface KubeObject {
   apiVersion?: string;
@@ -92,27 +94,50 @@ export class KubeClient {
   private readonly server: URL;
   private readonly base: RequestOptions;
   private readonly agent: Agent | HttpAgent;
+  /** The Authorization header as the KubeConfig last gave it, and when (see authHeaders). */
+  private auth: { headers: Record<string, string>; at: number } | undefined;
 
-  private constructor(server: string, base: RequestOptions, opts: ClientOptions) {
+  private constructor(
+    server: string,
+    base: RequestOptions,
+    opts: ClientOptions,
+    private kc: KubeConfig,
+  ) {
     this.server = new URL(server);
     this.fieldManager = opts.fieldManager ?? "sandbox-operator";
     this.agent = this.server.protocol === "https:" ? new Agent({ keepAlive: true, maxSockets: 32, ...(base as object) }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
-    this.base = { ...base, headers: { ...(base.headers as object), "User-Agent": opts.userAgent ?? this.fieldManager } };
+    const { Authorization: _auth, ...headers } = (base.headers ?? {}) as Record<string, string>;
+    this.base = { ...base, headers: { ...headers, "User-Agent": opts.userAgent ?? this.fieldManager } };
   }
 
+  /**
+   * TLS settings come from `kc` once; the bearer token is asked of `kc` per request (client-node's
+   * tokenFile and exec providers re-read and refresh it), so use loadKubeConfig() for token files.
+   */
   static async fromKubeConfig(kc: KubeConfig, opts: ClientOptions = {}): Promise<KubeClient> {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster: set a current-context");
     const base: RequestOptions = {};
     await kc.applyToHTTPSOptions(base);
-    return new KubeClient(cluster.server, base, opts);
+    delete (base as { agent?: unknown }).agent;
+    return new KubeClient(cluster.server, base, opts, kc);
   }
 
-  /** From $KUBECONFIG / ~/.kube/config, or the in-cluster service account. */
-  static async fromDefault(opts: ClientOptions = {}): Promise<KubeClient> {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return KubeClient.fromKubeConfig(kc, opts);
+  /**
+   * The Authorization header for the next request. Asking the KubeConfig costs ~60 us (it rebuilds
+   * TLS options too), so its answer is kept for a second; client-node's token-file provider itself
+   * re-reads the file each minute. `renew` (after a 401) reads the token file now: a kubelet
+   * rotates a projected token before the old one expires, but a revoked token must not linger.
+   */
+  private async authHeaders(renew = false): Promise<Record<string, string>> {
+    if (renew) this.kc = freshCopy(this.kc);
+    if (!renew && this.auth && Date.now() - this.auth.at < 1_000) return this.auth.headers;
+    const o: RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(o);
+    const value = (o.headers as Record<string, string | undefined>).Authorization;
+    // A token file written with `echo` ends in a newline, which no HTTP header may carry.
+    this.auth = { headers: value ? { Authorization: value.trim() } : {}, at: Date.now() };
+    return this.auth.headers;
   }
 
   get totalRequests(): number {
@@ -129,7 +154,21 @@ export class KubeClient {
     this.requestCounts.set(verb, (this.requestCounts.get(verb) ?? 0) + 1);
   }
 
-  private open(method: string, path: string, headers: Record<string, string>, timeoutMs: number): Promise<{ req: ReturnType<typeof request>; res: Promise<IncomingMessage> }> {
+  /** Sends the request head; a 401 is answered once more with the token read again (a rotated file). */
+  private async open(method: string, path: string, headers: Record<string, string>, timeoutMs: number, payload?: string): Promise<IncomingMessage> {
+    let response = await this.send(method, path, { ...headers, ...(await this.authHeaders()) }, timeoutMs, payload);
+    if (response.statusCode === 401 && this.hasToken()) {
+      response.resume();
+      response = await this.send(method, path, { ...headers, ...(await this.authHeaders(true)) }, timeoutMs, payload);
+    }
+    return response;
+  }
+
+  private hasToken(): boolean {
+    return Boolean(this.auth?.headers.Authorization);
+  }
+
+  private send(method: string, path: string, headers: Record<string, string>, timeoutMs: number, payload: string | undefined): Promise<IncomingMessage> {
     const url = new URL(path, this.server);
     const opts: RequestOptions = {
       ...this.base,
@@ -151,16 +190,15 @@ export class KubeClient {
     const req = send(opts, resolveRes);
     req.on("error", rejectRes);
     req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out after ${timeoutMs} ms`)));
-    return Promise.resolve({ req, res });
+    req.end(payload);
+    return res;
   }
 
   async raw(method: string, path: string, body?: unknown, contentType = "application/json", timeoutMs = 30_000): Promise<Raw> {
     this.count(method);
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     const headers: Record<string, string> = payload === undefined ? {} : { "Content-Type": contentType, "Content-Length": String(Buffer.byteLength(payload)) };
-    const { req, res } = await this.open(method, path, headers, timeoutMs);
-    req.end(payload);
-    const response = await res;
+    const response = await this.open(method, path, headers, timeoutMs, payload);
     let text = "";
     for await (const chunk of response) text += chunk;
     return { status: response.statusCode ?? 0, body: text, headers: response.headers };
@@ -275,7 +313,11 @@ export class KubeClient {
    * Opens a watch from resourceVersion; calls onEvent for each event until the server closes
    * the stream, the signal aborts or the stream stays silent past idleMs (then rejects).
    */
-  async watch<T extends KubeObject>(kind: string, opts: ListOptions & { resourceVersion: string; timeoutSeconds?: number; idleMs?: number; signal?: AbortSignal }, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+  async watch<T extends KubeObject>(
+    kind: string,
+    opts: ListOptions & { resourceVersion: string; timeoutSeconds?: number; idleMs?: number; signal?: AbortSignal; onOpen?: () => void },
+    onEvent: (e: WatchEvent<T>) => void,
+  ): Promise<void> {
     const ref = resourceFor(kind);
     const path = this.path(ref, undefined, opts.namespace, undefined, {
       watch: 1,
@@ -286,14 +328,13 @@ export class KubeClient {
       timeoutSeconds: opts.timeoutSeconds ?? 300,
     });
     this.count("WATCH");
-    const { req, res } = await this.open("GET", path, {}, 0);
-    req.end();
-    const response = await res;
+    const response = await this.open("GET", path, {}, 0);
     if ((response.statusCode ?? 0) >= 300) {
       let text = "";
       for await (const c of response) text += c;
       throw new ApiError(response.statusCode ?? 0, "WatchFailed", `watch ${kind}: ${text}`);
     }
+    opts.onOpen?.();
     const idleMs = opts.idleMs ?? ((opts.timeoutSeconds ?? 300) + 30) * 1000;
     await new Promise<void>((resolve, reject) => {
       let buf = "";

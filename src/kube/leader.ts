@@ -19,13 +19,15 @@ export interface LeaderElectionOptions {
   namespace: string;
   name: string;
   identity: string;
-  /** How long a lease stays valid without renewal (default 10 s). */
+  /** How long a lease stays valid without renewal (default 15 s). */
   leaseDurationMs?: number;
   /** The leader gives up when it could not renew for this long (default 2/3 of the lease). */
   renewDeadlineMs?: number;
   /** Interval between acquire/renew attempts (default 1/5 of the lease). */
   retryPeriodMs?: number;
 }
+
+export const LEADER_DEFAULTS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } as const;
 
 /** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
 const microTime = (d = new Date()) => d.toISOString().replace(/Z$/, "000Z");
@@ -43,9 +45,12 @@ export class LeaderElector {
     private readonly client: KubeClient,
     readonly opts: LeaderElectionOptions,
   ) {
-    this.leaseDurationMs = opts.leaseDurationMs ?? 10_000;
-    this.renewDeadlineMs = opts.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
-    this.retryPeriodMs = opts.retryPeriodMs ?? Math.max(200, Math.round(this.leaseDurationMs / 5));
+    // controller-runtime's defaults (15 s lease, 10 s renew deadline, 2 s retry); a shorter lease
+    // (tests, --lease-duration-seconds) keeps the same proportions.
+    this.leaseDurationMs = opts.leaseDurationMs ?? LEADER_DEFAULTS.leaseDurationMs;
+    const standard = this.leaseDurationMs === LEADER_DEFAULTS.leaseDurationMs;
+    this.renewDeadlineMs = opts.renewDeadlineMs ?? (standard ? LEADER_DEFAULTS.renewDeadlineMs : Math.round((this.leaseDurationMs * 2) / 3));
+    this.retryPeriodMs = opts.retryPeriodMs ?? (standard ? LEADER_DEFAULTS.retryPeriodMs : Math.max(200, Math.round(this.leaseDurationMs / 7.5)));
     this.log = logger("leader-election", { lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
   }
 

@@ -37,7 +37,8 @@ function deploymentSpec(objects: Manifest[], name: string): DeploymentSpec {
   return (d as unknown as { spec: DeploymentSpec }).spec;
 }
 
-const plain = (objects: Manifest[]) => objects.filter((m) => m.kind === "Service" || m.kind === "PodDisruptionBudget") as unknown as PlainManifest[];
+// The webhook's CA Secret is pre-created (empty) by the install: the webhook may not create Secrets (docs/security.md).
+const plain = (objects: Manifest[]) => objects.filter((m) => m.kind === "Service" || m.kind === "PodDisruptionBudget" || m.kind === "Secret") as unknown as PlainManifest[];
 
 export function bundleInputs(opts: DeployOptions, version: string): BundleInputs {
   const c = controller(opts);
@@ -65,7 +66,12 @@ export function bundleInputs(opts: DeployOptions, version: string): BundleInputs
   };
 }
 
-/** deploy/openshift/agent.yaml: what an OLM install lacks for the DaemonSet path (its service account and RBAC come from the CSV). */
+/**
+ * deploy/openshift/agent.yaml: what an OLM install lacks (its service accounts and RBAC come from
+ * the CSV): the agent DaemonSet, and the admission policies that bound the agent and the
+ * controller, which OLM cannot ship.
+ */
 export function openshiftAgentManifests(opts: DeployOptions): Manifest[] {
-  return agent(opts).filter((m) => AGENT_EXTRA_KINDS.has(m.kind));
+  const policies = controller(opts).filter((m) => m.kind === "ValidatingAdmissionPolicy" || m.kind === "ValidatingAdmissionPolicyBinding");
+  return [...agent(opts).filter((m) => AGENT_EXTRA_KINDS.has(m.kind)), ...policies];
 }

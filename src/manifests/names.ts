@@ -61,3 +61,5 @@ export function imageReference(image: ImageRef): string {
   }
   return `${image.repository}@${image.digest}`;
 }
+/** The ValidatingAdmissionPolicy that limits the controller to the labels and objects it owns. */
+export const CONTROLLER_SCOPE_POLICY = "sandbox-operator-controller-scope";

@@ -2,6 +2,7 @@
 // the agent's own-node admission policy, optional ServiceMonitor) as plain objects; pure.
 import { API_VERSION, GROUP, SANDBOXCONFIG_KIND, SANDBOXCONFIG_NAME } from "../api/index.js";
 import { VERIFY_CLASS_PREFIX } from "../render/desired-runtimeclasses.js";
+import { controllerScopePolicy } from "./render-policies.js";
 import {
   AGENT,
   AGENT_HOST_ROOT,
@@ -12,6 +13,7 @@ import {
   AGENT_SCC,
   CONTROLLER,
   ENTRYPOINTS,
+  LEADER_LEASE,
   NAMESPACE,
   NODE_BIN,
   PART_OF,
@@ -115,26 +117,32 @@ function rbac(component: Component, name: string, version: string, clusterRules:
 }
 
 const READ = ["get", "list", "watch"];
-const ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+const WRITE = ["create", "update", "patch", "delete"];
 
-/** The controller: reconciles configs, nodes, SandboxNodes, RuntimeClasses; elects a leader. */
+/**
+ * The controller: reconciles configs, nodes, SandboxNodes, RuntimeClasses; elects a leader. RBAC
+ * cannot name fields or objects not yet created: the controller-scope ValidatingAdmissionPolicy
+ * (render-policies.ts) keeps its Node patches to our labels and its writes to objects labelled ours.
+ */
 export const CONTROLLER_RULES: Rule[] = [
   { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: [...READ, "update", "patch"] },
   { apiGroups: [GROUP], resources: ["sandboxconfigs/status"], verbs: ["get", "update", "patch"] },
   { apiGroups: [GROUP], resources: ["sandboxconfigs/finalizers"], verbs: ["update"] },
-  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: ALL },
+  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: [...READ, ...WRITE] },
   { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["get"] },
   { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
   // Uninstall waits while pods use our RuntimeClasses and names them.
   { apiGroups: [""], resources: ["pods"], verbs: READ },
-  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: [...READ, "create", "update", "patch", "delete"] },
+  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: [...READ, ...WRITE] },
   { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
   // OpenShift path (issue 6): MachineConfig rendering and pool tracking, platform detection.
-  { apiGroups: ["machineconfiguration.openshift.io"], resources: ["machineconfigs", "machineconfigpools"], verbs: ALL },
+  { apiGroups: ["machineconfiguration.openshift.io"], resources: ["machineconfigs", "machineconfigpools"], verbs: [...READ, ...WRITE] },
   { apiGroups: ["config.openshift.io"], resources: ["infrastructures"], verbs: ["get"] },
 ];
 export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
-  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+  // create cannot be limited by name (the Lease does not exist yet); get/update can.
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "update"], resourceNames: [LEADER_LEASE] },
 ];
 
 /**
@@ -167,11 +175,17 @@ export const WEBHOOK_RULES: Rule[] = [
   },
 ];
 export const WEBHOOK_NAMESPACE_RULES: Rule[] = [
-  // create cannot be limited by name (the object does not exist yet); get/update can: its CA
-  // (self-managed certificates) and cert-manager's serving certificate.
-  { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
-  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "update"], resourceNames: [WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET] },
+  // No create: a service account that may create Secrets can mint a token for any other service
+  // account in the namespace (type kubernetes.io/service-account-token). Its CA Secret is created
+  // by the install manifests (webhookCaSecret); it reads cert-manager's serving certificate.
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "update"], resourceNames: [WEBHOOK_CA_SECRET] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: [WEBHOOK_CERT_SECRET] },
 ];
+
+/** The webhook's CA Secret, empty until the webhook writes its CA (type Opaque, immutable). */
+export function webhookCaSecret(version: string): Manifest {
+  return { apiVersion: "v1", kind: "Secret", metadata: meta(WEBHOOK_CA_SECRET, labels("webhook", version)), type: "Opaque" };
+}
 
 export const serviceAccountUser = (name: string) => `system:serviceaccount:${NAMESPACE}:${name}`;
 
@@ -207,14 +221,6 @@ const spreadAcrossNodes = (component: Component) => ({
   },
 });
 
-function pdb(component: Component, name: string, version: string): Manifest {
-  return {
-    apiVersion: "policy/v1",
-    kind: "PodDisruptionBudget",
-    metadata: meta(name, labels(component, version)),
-    spec: { minAvailable: 1, selector: { matchLabels: selector(component) } },
-  };
-}
 
 function service(component: Component, name: string, version: string, ports: Array<{ name: string; port: number; targetPort: string }>): Manifest {
   return {
@@ -287,7 +293,10 @@ export function controller(opts: DeployOptions): Manifest[] {
   return [
     ...rbac("controller", CONTROLLER, opts.version, CONTROLLER_RULES, CONTROLLER_NAMESPACE_RULES),
     deployment,
-    pdb("controller", CONTROLLER, opts.version),
+    // No PodDisruptionBudget: on a single node, one that keeps a replica would block the drain for
+    // good (its replacement cannot schedule on the cordoned node). The controller is leader-elected
+    // and level-based: losing both replicas for a drain only pauses reconciling.
+    ...controllerScopePolicy(labels("controller", opts.version)),
     service("controller", `${CONTROLLER}-metrics`, opts.version, [{ name: "metrics", port: PORTS.metrics, targetPort: "metrics" }]),
   ];
 }
@@ -478,8 +487,10 @@ export function webhook(opts: DeployOptions): Manifest[] {
   };
   return [
     ...rbac("webhook", WEBHOOK, opts.version, WEBHOOK_RULES, WEBHOOK_NAMESPACE_RULES),
+    webhookCaSecret(opts.version),
     deployment,
-    pdb("webhook", WEBHOOK, opts.version),
+    // No PodDisruptionBudget (see the controller): two replicas spread across nodes and a rolling
+    // update that keeps both (maxUnavailable 0) cover voluntary disruption without blocking a drain.
     service("webhook", WEBHOOK, opts.version, [{ name: "https", port: WEBHOOK_CONTEXT.servicePort, targetPort: "https" }]),
     ...(opts.webhookConfigurations?.(WEBHOOK_CONTEXT) ?? []),
   ];

@@ -136,8 +136,12 @@ class Step {
 
   async runningPods(nodeNames: Set<string>, classNames: Set<string>): Promise<string[]> {
     if (nodeNames.size === 0 || classNames.size === 0) return [];
-    const pods = await this.client.list<Pod>("Pod", { fieldSelector: "status.phase!=Succeeded,status.phase!=Failed" });
-    return pods.items
+    // A few nodes: one list per node by spec.nodeName (indexed), not every pod in the cluster.
+    const running = "status.phase!=Succeeded,status.phase!=Failed";
+    const items: Pod[] = [];
+    if (nodeNames.size <= 50) for (const n of nodeNames) items.push(...(await this.client.list<Pod>("Pod", { fieldSelector: `spec.nodeName=${n},${running}` })).items);
+    else items.push(...(await this.client.list<Pod>("Pod", { fieldSelector: running })).items);
+    return items
       .filter((p) => p.spec?.runtimeClassName && classNames.has(p.spec.runtimeClassName) && p.spec.nodeName && nodeNames.has(p.spec.nodeName))
       .map((p) => `${p.metadata.namespace}/${p.metadata.name} on ${p.spec!.nodeName}`)
       .sort();

@@ -9,7 +9,7 @@ import { parseAllDocuments } from "yaml";
 import { KubeConfig as KubeConfigClass, type KubeConfig } from "@kubernetes/client-node";
 import { ApiError, KubeClient, type AnyObject, type KubeObject } from "../../src/kube/client.js";
 import { resourceFor } from "../../src/kube/resources.js";
-import { AGENT, AGENT_NODE_POLICY, CONTROLLER, NAMESPACE, WEBHOOK, WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
+import { AGENT, AGENT_NODE_POLICY, CONTROLLER, LEADER_LEASE, NAMESPACE, WEBHOOK, WEBHOOK_CA_SECRET, WEBHOOK_CERT_SECRET, WEBHOOK_CONFIGURATION } from "../../src/manifests/names.js";
 import { serviceAccountUser } from "../../src/manifests/render-deploy.js";
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { verifyClassName } from "../../src/render/desired-runtimeclasses.js";
@@ -64,7 +64,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     const committed = parseAllDocuments(readFileSync(join(repoRoot(), "deploy", "sandbox-operator.yaml"), "utf8")).map((d) => d.toJS());
     assert.deepEqual(applied, committed, "install --dry-run prints exactly deploy/sandbox-operator.yaml");
     const kinds = new Set(applied.map((o) => o.kind));
-    for (const k of ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "PodDisruptionBudget", "Service", "DaemonSet", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]) {
+    for (const k of ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "Deployment", "Service", "DaemonSet", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]) {
       assert.ok(kinds.has(k), `the manifests include a ${k}`);
     }
     for (const obj of applied) {
@@ -147,7 +147,12 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       [CONTROLLER, { verb: "delete", group: "sandboxing.dev", resource: "sandboxnodes" }, true],
       [CONTROLLER, { verb: "update", group: "sandboxing.dev", resource: "sandboxconfigs", subresource: "finalizers" }, true],
       [CONTROLLER, { verb: "create", group: "node.k8s.io", resource: "runtimeclasses" }, true],
-      [CONTROLLER, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: NAMESPACE }, true],
+      [CONTROLLER, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: NAMESPACE, name: LEADER_LEASE }, true],
+      [CONTROLLER, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: NAMESPACE, name: "another-lease" }, false],
+      [CONTROLLER, { verb: "deletecollection", group: "sandboxing.dev", resource: "sandboxnodes" }, false],
+      [CONTROLLER, { verb: "deletecollection", group: "machineconfiguration.openshift.io", resource: "machineconfigs" }, false],
+      [WEBHOOK, { verb: "create", group: "", resource: "secrets", namespace: NAMESPACE }, false],
+      [WEBHOOK, { verb: "update", group: "", resource: "secrets", namespace: NAMESPACE, name: WEBHOOK_CERT_SECRET }, false],
       [CONTROLLER, { verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system" }, false],
       [CONTROLLER, { verb: "update", group: "sandboxing.dev", resource: "sandboxnodes", subresource: "status" }, false],
       [CONTROLLER, { verb: "get", group: "", resource: "secrets", namespace: NAMESPACE }, false],
