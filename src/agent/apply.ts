@@ -17,7 +17,7 @@ import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
-import { cleanupVerifySandboxes, verifyHandler, type VerifyResult } from "./verify.js";
+import { cleanupVerifySandboxes, verifyHandler, type VerifyImage, type VerifyResult } from "./verify.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
@@ -34,7 +34,7 @@ export interface NodeAgentOptions {
   configPrefix?: string;
   /** Extra runsc flags (runsc.toml [runsc_config]), e.g. { network: "none" } where netstack cannot run. */
   runscFlags?: Record<string, string>;
-  /** Image the verification container runs (needs /bin/sh, uname, dmesg). */
+  /** Image the verification container runs (needs sh, uname, dmesg) unless desired.verification names one. */
   verifyImage: string;
   containerdBinary?: string;
   /** containerd's config.toml to edit (host path); default: the one the containerd process runs with (probe). */
@@ -49,11 +49,14 @@ export interface NodeAgentOptions {
   fault?: string;
 }
 
+/** The verification image is not on the node and cannot be pulled. */
+class VerifyImageError extends Error {}
+
 /** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
 export interface HandlerVerifier {
   readonly name: string;
   /** handler "" = the runtime's default (a plain runc pod). */
-  verify(handler: string): Promise<VerifyResult>;
+  verify(handler: string, image: VerifyImage): Promise<VerifyResult>;
   /** Removes what a crashed run left; returns how many. */
   cleanup(): Promise<number>;
 }
@@ -207,14 +210,15 @@ export class NodeAgent {
   }
 
   /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
-  private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined): Promise<VerifyResult[]> {
+  private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined, spec?: Desired["verification"]): Promise<VerifyResult[]> {
+    const image: VerifyImage = { ...spec, image: spec?.image ?? this.o.verifyImage };
     const verifier = this.o.verifier;
-    if (verifier) return this.verifyEach(handlers, hostKernel, verifier.name, (h) => verifier.verify(h));
+    if (verifier) return this.verifyEach(handlers, hostKernel, verifier.name, (h) => verifier.verify(h, image));
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {
-      const image = await this.ensureImage(cri);
-      return await this.verifyEach(handlers, hostKernel, "cri", (h) => verifyHandler({ cri, handler: h, image, logDir }));
+      await this.ensureImage(cri, image);
+      return await this.verifyEach(handlers, hostKernel, "cri", (h) => verifyHandler({ cri, handler: h, image: image.image, logDir }));
     } finally {
       cri.close();
     }
@@ -231,11 +235,17 @@ export class NodeAgent {
     return results;
   }
 
-  private async ensureImage(cri: CriClient): Promise<string> {
-    if (await cri.imageStatus(this.o.verifyImage)) return this.o.verifyImage;
-    this.o.log.info({ image: this.o.verifyImage }, "pulling the verification image");
-    await cri.pullImage(this.o.verifyImage);
-    return this.o.verifyImage;
+  /** Through CRI the node pulls without pull secrets (there is no kubelet to hand them over). */
+  private async ensureImage(cri: CriClient, v: VerifyImage): Promise<void> {
+    const present = v.imagePullPolicy !== "Always" && (await cri.imageStatus(v.image));
+    if (present) return;
+    if (v.imagePullPolicy === "Never") throw new VerifyImageError(`the verification image ${v.image} is not on the node and spec.verification.imagePullPolicy is Never`);
+    this.o.log.info({ image: v.image }, "pulling the verification image");
+    try {
+      await cri.pullImage(v.image);
+    } catch (e) {
+      throw new VerifyImageError(`the node cannot pull the verification image ${v.image} (${(e as Error).message}); mirror it where this node pulls from, or set spec.verification.image in the SandboxConfig`);
+    }
   }
 
   /** At agent start: take the lock once and finish (roll back) whatever a crashed run left. */
@@ -284,7 +294,7 @@ export class NodeAgent {
     this.o.log.info({ hash: desired.hash, engine: engine.describe, files: changes.map((c) => c.path), restart }, "applying");
     const j = this.state.begin("apply", desired.hash, changes.map((c) => c.path));
     let results: VerifyResult[] = [];
-    let failure: { reason: "ApplyFailed" | "RuntimeRestartFailed" | "VerificationFailed"; message: string } | undefined;
+    let failure: { reason: "ApplyFailed" | "RuntimeRestartFailed" | "VerificationFailed" | "VerificationImagePullFailed"; message: string } | undefined;
     try {
       this.writeAll(j, changes);
       this.fault("after-write");
@@ -301,12 +311,13 @@ export class NodeAgent {
       this.state.step(j, "verifying");
       await onPhase("Verifying");
       try {
-        results = await this.verifyAll(desired.handlers, fresh.probe.kernel);
+        results = await this.verifyAll(desired.handlers, fresh.probe.kernel, desired.verification);
         const bad = results.filter((r) => !r.ok);
-        if (bad.length) failure = { reason: "VerificationFailed", message: bad.map((r) => `handler ${r.handler}: ${r.message}`).join("; ") };
+        // Unproven is not proven broken, but unproven files go too: the reason says which it was.
+        const reason = bad.length && bad.every((r) => r.imagePull) ? "VerificationImagePullFailed" : "VerificationFailed";
+        if (bad.length) failure = { reason, message: bad.map((r) => `handler ${r.handler}: ${r.message}`).join("; ") };
       } catch (e) {
-        // E.g. the verification image cannot be pulled: the new files are unproven, so they go too.
-        failure = { reason: "VerificationFailed", message: `verification could not run: ${(e as Error).message}` };
+        failure = e instanceof VerifyImageError ? { reason: "VerificationImagePullFailed", message: e.message } : { reason: "VerificationFailed", message: `verification could not run: ${(e as Error).message}` };
       }
     }
     if (failure) {

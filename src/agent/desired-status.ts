@@ -12,6 +12,7 @@ export type Reason =
   | "ApplyFailed"
   | "RuntimeRestartFailed"
   | "VerificationFailed"
+  | "VerificationImagePullFailed"
   | "RuntimeNotFound"
   | "Reverted";
 

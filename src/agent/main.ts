@@ -42,7 +42,7 @@ const program = new Command("sandbox-agent")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
   .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
-  .option("--verify-image <ref>", "image of the verification container (/bin/sh, uname, dmesg)", process.env.SANDBOX_VERIFY_IMAGE ?? "docker.io/library/busybox:1.36")
+  .requiredOption("--verify-image <ref>", "default image of the verification container (needs sh, uname, dmesg; the DaemonSet passes the agent's own image, pinned by digest); SandboxConfig spec.verification.image overrides it")
   .addOption(new Option("--verify-with <how>", "prove handlers with Pods through the kubelet (clusters), or with sandboxes made directly through CRI (a node without a kubelet: the local demo, node tests)").choices(["pod", "cri"]).default("pod"))
   .option("--namespace <ns>", "namespace of the verification Pods (the agent's own)", process.env.POD_NAMESPACE ?? NAMESPACE)
   .option("--containerd-binary <path>", "containerd used for `config default` when config.toml is missing")
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const nodeName = o.nodeName;
   const podOpts = { kube, namespace: o.namespace, nodeName, image: o.verifyImage };
   const verifier: HandlerVerifier | undefined =
-    o.verifyWith === "pod" ? { name: "pod", verify: (h) => verifyHandlerWithPod(podOpts, h), cleanup: () => cleanupVerifyPods(podOpts) } : undefined;
+    o.verifyWith === "pod" ? { name: "pod", verify: (h, image) => verifyHandlerWithPod({ ...podOpts, ...image }, h), cleanup: () => cleanupVerifyPods(podOpts) } : undefined;
   const agent = new NodeAgent({
     hostRoot: o.hostRoot,
     criSocket: o.criSocket,

@@ -20,6 +20,19 @@ describe("verification Pods", () => {
     assert.match(p.metadata.name, /^sandbox-verify-sandboxed-[0-9a-f]{8}$/);
   });
 
+  it("runs sh from the operator image's verification tools first, then any image's usual PATH; pull policy and secrets as set", () => {
+    type C = { command: string[]; env: Array<{ name: string; value: string }>; imagePullPolicy: string };
+    const p = verifyPod({ ...opts, imagePullPolicy: "Always", imagePullSecrets: ["mirror-creds"] }, "gvisor") as unknown as { spec: { imagePullSecrets: unknown; containers: C[] } };
+    const c = p.spec.containers[0]!;
+    assert.equal(c.command[0], "sh");
+    assert.deepEqual(c.env, [{ name: "PATH", value: "/usr/lib/sandbox-operator/verify:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }]);
+    assert.equal(c.imagePullPolicy, "Always");
+    assert.deepEqual(p.spec.imagePullSecrets, [{ name: "mirror-creds" }]);
+    const d = verifyPod(opts, "gvisor") as unknown as { spec: Record<string, unknown> & { containers: C[] } };
+    assert.equal(d.spec.containers[0]!.imagePullPolicy, "IfNotPresent");
+    assert.equal("imagePullSecrets" in d.spec, false);
+  });
+
   it("the runtime's default handler is a Pod without runtimeClassName; long names stay valid", () => {
     const plain = verifyPod(opts, "") as unknown as { metadata: { name: string }; spec: Record<string, unknown> };
     assert.equal("runtimeClassName" in plain.spec, false);
@@ -36,15 +49,16 @@ describe("verification Pods", () => {
 
   it("a Pod that cannot run is reported at once: image pull errors, a broken handler's sandbox event", () => {
     const waiting = (reason: string) => ({ metadata: { name: "p" }, status: { phase: "Pending", containerStatuses: [{ name: "verify", state: { waiting: { reason, message: "m" } } }] } });
-    assert.equal(stuckReason(waiting("ErrImagePull"), []), "ErrImagePull: m");
+    for (const r of ["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"]) assert.deepEqual(stuckReason(waiting(r), []), { text: `${r}: m`, imagePull: true }, r);
+    assert.deepEqual(stuckReason(waiting("CreateContainerError"), []), { text: "CreateContainerError: m", imagePull: false });
     assert.equal(stuckReason(waiting("ContainerCreating"), []), undefined, "still starting");
     const ev = { metadata: { name: "e" }, type: "Warning", reason: "FailedCreatePodSandBox", message: 'no runtime for "kata" is configured' };
-    assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [ev]), 'FailedCreatePodSandBox: no runtime for "kata" is configured');
+    assert.deepEqual(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [ev]), { text: 'FailedCreatePodSandBox: no runtime for "kata" is configured', imagePull: false });
     assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [{ ...ev, type: "Normal", reason: "Scheduled" }]), undefined);
     // Seen on the cluster tier right after the agent restarted containerd: the kubelet retries, so wait.
     const lag = { ...ev, message: 'Failed to create pod sandbox: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: no such file or directory"' };
     assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [lag]), undefined, "the runtime restarting is not a broken handler");
-    assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [lag, ev]), 'FailedCreatePodSandBox: no runtime for "kata" is configured');
+    assert.equal(stuckReason({ metadata: { name: "p" }, status: { phase: "Pending" } }, [lag, ev])?.text, 'FailedCreatePodSandBox: no runtime for "kata" is configured');
   });
 });
 

@@ -4,18 +4,15 @@
 import { randomBytes } from "node:crypto";
 import type { AnyObject, KubeClient, KubeObject } from "../kube/client.js";
 import { verifyClassName } from "../render/desired-runtimeclasses.js";
-import { VERIFY_LABEL, VERIFY_SCRIPT, type VerifyResult } from "./verify.js";
+import { VERIFY_COMMAND, VERIFY_LABEL, VERIFY_PATH, type VerifyImage, type VerifyResult } from "./verify.js";
 
 /** Label naming the node a verification Pod runs on, so an agent finds (and cleans) only its own. */
 export const VERIFY_NODE_LABEL = "sandboxing.dev/verify-node";
 
-export interface PodVerifyOptions {
+export interface PodVerifyOptions extends VerifyImage {
   kube: KubeClient;
   namespace: string;
   nodeName: string;
-  image: string;
-  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
-  imagePullSecrets?: string[];
   /** How long a Pod may take from create to finished (image pull included). */
   timeoutMs?: number;
   pollMs?: number;
@@ -42,6 +39,8 @@ interface EventObject extends KubeObject {
   involvedObject?: { uid?: string };
 }
 
+/** Waiting reasons that mean the node cannot get the verification image. */
+const IMAGE_PULL = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
 /** Waiting reasons that will not clear by themselves: report them at once instead of timing out. */
 const STUCK = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
 /** Kubelet events that mean the handler itself is broken (no such runtime, shim failed). */
@@ -79,7 +78,8 @@ export function verifyPod(o: PodVerifyOptions, handler: string): AnyObject {
           name: "verify",
           image: o.image,
           imagePullPolicy: o.imagePullPolicy ?? "IfNotPresent",
-          command: ["/bin/sh", "-c", VERIFY_SCRIPT],
+          command: VERIFY_COMMAND,
+          env: [{ name: "PATH", value: VERIFY_PATH }],
           resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
         },
       ],
@@ -96,14 +96,14 @@ export function parseVerifyOutput(text: string): { kernel?: string; dmesg?: stri
   };
 }
 
-/** Why a Pod that has not finished cannot finish, or undefined while it still may. */
-export function stuckReason(pod: PodObject, events: EventObject[]): string | undefined {
+/** Why a Pod that has not finished cannot finish (and whether it is the image), or undefined while it still may. */
+export function stuckReason(pod: PodObject, events: EventObject[]): { text: string; imagePull: boolean } | undefined {
   for (const cs of pod.status?.containerStatuses ?? []) {
     const w = cs.state?.waiting;
-    if (w?.reason && STUCK.has(w.reason)) return `${w.reason}: ${w.message ?? ""}`.trim();
+    if (w?.reason && STUCK.has(w.reason)) return { text: `${w.reason}: ${w.message ?? ""}`.trim(), imagePull: IMAGE_PULL.has(w.reason) };
   }
   const fatal = events.filter((e) => e.type === "Warning" && FATAL_EVENTS.has(e.reason ?? "") && !TRANSIENT.test(e.message ?? "")).pop();
-  return fatal ? `${fatal.reason}: ${fatal.message ?? ""}` : undefined;
+  return fatal ? { text: `${fatal.reason}: ${fatal.message ?? ""}`, imagePull: false } : undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -135,7 +135,10 @@ export async function verifyHandlerWithPod(o: PodVerifyOptions, handler: string)
       if (phase === "Succeeded" || phase === "Failed") return res(...(await finished(o, pod, name)));
       const events = await o.kube.list<EventObject>("Event", { namespace: o.namespace, fieldSelector: `involvedObject.uid=${uid}` }).then((l) => l.items, () => []);
       const stuck = stuckReason(pod, events);
-      if (stuck) return res(false, { message: `verification Pod ${o.namespace}/${name} on ${o.nodeName} cannot run: ${stuck}` });
+      if (stuck?.imagePull) {
+        return res(false, { imagePull: true, message: `node ${o.nodeName} cannot pull the verification image ${o.image} (${stuck.text}); mirror it where this node pulls from, or set spec.verification.image (and imagePullSecrets) in the SandboxConfig` });
+      }
+      if (stuck) return res(false, { message: `verification Pod ${o.namespace}/${name} on ${o.nodeName} cannot run: ${stuck.text}` });
       if (Date.now() - started > timeoutMs) {
         return res(false, { message: `verification Pod ${o.namespace}/${name} did not finish within ${timeoutMs} ms (phase ${phase ?? "unknown"}); kubectl -n ${o.namespace} describe pod ${name}` });
       }

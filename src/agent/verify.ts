@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { VERIFY_TOOLS_DIR } from "../manifests/names.js";
 import { CriError, type CriClient } from "./cri/client.js";
 
 export const VERIFY_LABEL = "sandboxing.dev/verify";
@@ -17,6 +18,13 @@ export interface VerifyOptions {
   timeoutMs?: number;
 }
 
+/** The image a verification runs and how it is pulled (SandboxConfig spec.verification, resolved). */
+export interface VerifyImage {
+  image: string;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  imagePullSecrets?: readonly string[];
+}
+
 export interface VerifyResult {
   handler: string;
   ok: boolean;
@@ -26,12 +34,21 @@ export interface VerifyResult {
   dmesg?: string;
   /** CRI error text or what the container printed when it failed. */
   message?: string;
+  /** The verification image could not be pulled: the handler is unproven, not proven broken. */
+  imagePull?: boolean;
   /** RunPodSandbox -> container exited, ms. */
   durationMs: number;
 }
 
 /** What a verification container runs (CRI and Pod verifiers alike): its kernel and first kernel-log line. */
 export const VERIFY_SCRIPT = "echo kernel=$(uname -r); echo dmesg=$(dmesg 2>/dev/null | head -n 1)";
+/**
+ * The verification container runs `sh` found on this PATH: first the tools the operator image
+ * carries for it (its default verification image, VERIFY_TOOLS_DIR), then the usual places, so
+ * any image with a shell works.
+ */
+export const VERIFY_PATH = `${VERIFY_TOOLS_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+export const VERIFY_COMMAND = ["sh", "-c", VERIFY_SCRIPT];
 
 /** Parses the CRI log format ("<time> stdout F <text>") into lines of text. */
 export function parseCriLog(text: string): string[] {
@@ -66,7 +83,8 @@ export async function verifyHandler(o: VerifyOptions): Promise<VerifyResult> {
       {
         metadata: { name: "verify", attempt: 0 },
         image: { image: o.image },
-        command: ["/bin/sh", "-c", VERIFY_SCRIPT],
+        command: VERIFY_COMMAND,
+        envs: [{ key: "PATH", value: VERIFY_PATH }],
         log_path: "verify.log",
         labels: { [VERIFY_LABEL]: "true" },
       },

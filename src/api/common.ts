@@ -32,6 +32,33 @@ export function cel(...rules: CelRule[]): { "x-kubernetes-validations": CelRule[
 }
 
 export const DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/** A DNS-1123 subdomain (names of Secrets and most objects). */
+export const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/**
+ * An image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>], lower-case path components
+ * as the distribution spec allows them.
+ */
+export const IMAGE_REFERENCE = "^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
+
+/** How a node's agent proves handlers: the image its verification Pods run, and how to pull it. */
+export const VerificationImage = Type.Object({
+  image: Type.Optional(
+    Type.String({
+      pattern: IMAGE_REFERENCE,
+      maxLength: 512,
+      description: "Image of the verification container; it needs sh, uname and dmesg. Default: the agent's own image, pinned by digest (already on every node the agent runs on). Pin yours by digest (name@sha256:...).",
+    }),
+  ),
+  imagePullPolicy: Type.Optional(StringEnum(["Always", "IfNotPresent", "Never"] as const, { description: "Pull policy of the verification container (default IfNotPresent)." })),
+  imagePullSecrets: Type.Optional(
+    Type.Array(Type.String({ pattern: DNS_SUBDOMAIN, maxLength: 253 }), {
+      maxItems: 8,
+      "x-kubernetes-list-type": "set",
+      description: "Names of Secrets (type kubernetes.io/dockerconfigjson) in the operator's namespace the verification Pods pull with.",
+    }),
+  ),
+}, { description: "How each node's agent proves its handlers: the image of its verification Pods and how the node pulls it." });
+export type VerificationImage = Static<typeof VerificationImage>;
 
 export const DnsLabel = (options: SchemaOptions = {}) =>
   Type.String({ pattern: DNS_LABEL, minLength: 1, maxLength: 63, ...options });

@@ -2,6 +2,7 @@
 // pod policy). One schema is the source of the TS type, the CRD and the controller's validation.
 import { Type, type Static } from "@sinclair/typebox";
 import {
+  VerificationImage,
   BACKENDS,
   Conditions,
   DnsLabel,
@@ -190,6 +191,7 @@ export const SandboxConfigSpec = Type.Object(
       }),
     ),
     logLevel: Type.Optional(StringEnum(["debug", "info", "warn", "error"] as const, { default: "info" })),
+    verification: Type.Optional(VerificationImage),
     installMethod: Type.Optional(
       StringEnum(["Auto", "DaemonSet", "MachineConfig"] as const, {
         default: "Auto",

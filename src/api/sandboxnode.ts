@@ -1,7 +1,7 @@
 // SandboxNode: the contract between the controller (writes spec) and one node's agent (writes
 // status). docs/agent-contract.md explains every field; keep the two in step.
 import { Type, type Static } from "@sinclair/typebox";
-import { BACKENDS, Conditions, StringEnum } from "./common.js";
+import { BACKENDS, Conditions, StringEnum, VerificationImage } from "./common.js";
 
 export const SANDBOXNODE_KIND = "SandboxNode";
 export const SANDBOXNODE_PLURAL = "sandboxnodes";
@@ -42,6 +42,7 @@ export const SandboxNodeSpec = Type.Object({
       handlers: Type.Array(DesiredHandler, { maxItems: 32 }),
       allowedAnnotations: Type.Optional(Type.Array(Type.String())),
       logLevel: Type.Optional(Type.String()),
+      verification: Type.Optional(VerificationImage),
     }),
   ),
 });

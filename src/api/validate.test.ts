@@ -31,3 +31,17 @@ it("reports a missing required field by its full path", () => {
   delete bad.spec.runtimes;
   assert.throws(() => validateSandboxConfig(bad), /spec\.runtimes: is required/);
 });
+
+it("verification: an image reference, a pull policy and Secret names, each refused by its field", () => {
+  const ok = base();
+  ok.spec.verification = { image: "registry.local:5000/tools/busybox@sha256:" + "c".repeat(64), imagePullPolicy: "IfNotPresent", imagePullSecrets: ["pull-creds"] };
+  assert.equal(validateSandboxConfig(ok).spec.verification?.imagePullSecrets?.[0], "pull-creds");
+  const bad = base();
+  bad.spec.verification = { image: "Not An Image", imagePullPolicy: "Sometimes", imagePullSecrets: ["Bad_Name"] };
+  assert.throws(() => validateSandboxConfig(bad), (e: unknown) => {
+    assert.ok(e instanceof ValidationError);
+    const fields = e.errors.map((x) => x.field);
+    for (const f of ["spec.verification.image", "spec.verification.imagePullPolicy", "spec.verification.imagePullSecrets[0]"]) assert.ok(fields.includes(f), `${f} in ${fields.join()}`);
+    return true;
+  });
+});

@@ -36,6 +36,16 @@ describe("desiredHandlers", () => {
     assert.match(a.hash, /^[0-9a-f]{16}$/);
   });
 
+  it("carries the verification image only when set, secrets sorted, so other nodes' hashes stay as they were", () => {
+    const plain = desiredNode(spec({}), probeFor(["gvisor"]));
+    assert.equal("verification" in plain, false);
+    assert.equal(desiredNode(spec({ verification: {} }), probeFor(["gvisor"])).hash, plain.hash, "an empty verification block changes nothing");
+    const image = "mirror.example:5000/tools/busybox@sha256:" + "b".repeat(64);
+    const v = desiredNode(spec({ verification: { image, imagePullPolicy: "Always", imagePullSecrets: ["b", "a"] } }), probeFor(["gvisor"]));
+    assert.deepEqual(v.verification, { image, imagePullPolicy: "Always", imagePullSecrets: ["a", "b"] });
+    assert.notEqual(v.hash, plain.hash, "a new verification image re-verifies the node");
+  });
+
   it("memory quantities", () => {
     assert.equal(quantityToMiB("4Gi"), 4096);
     assert.equal(quantityToMiB("512Mi"), 512);

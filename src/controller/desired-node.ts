@@ -41,6 +41,14 @@ export function desiredHandlers(spec: SandboxConfigSpec, probe: Probe): DesiredH
   return handlers;
 }
 
+function verificationOf(v: NonNullable<SandboxConfigSpec["verification"]>): NonNullable<DesiredNode["verification"]> {
+  return {
+    ...(v.image ? { image: v.image } : {}),
+    ...(v.imagePullPolicy ? { imagePullPolicy: v.imagePullPolicy } : {}),
+    ...(v.imagePullSecrets?.length ? { imagePullSecrets: [...v.imagePullSecrets].sort() } : {}),
+  };
+}
+
 /** Stable JSON (sorted keys) so the hash depends on content only. */
 export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
@@ -61,6 +69,8 @@ export function desiredNode(spec: SandboxConfigSpec, probe: Probe): DesiredNode 
     handlers: desiredHandlers(spec, probe),
     allowedAnnotations: [...(spec.allowedSandboxAnnotations ?? [])].sort(),
     logLevel: spec.logLevel ?? "info",
+    // Only when set: a node's hash (and so whether it re-applies) stays as it was for configs without it.
+    ...(spec.verification && Object.keys(spec.verification).length ? { verification: verificationOf(spec.verification) } : {}),
   };
   return { hash: desiredHash(body), ...body };
 }

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../manifests/image-lock.js";
-import { binaryEntries, HOST_TOOLS, hostPathEntries, parseLdd, payloadLayer, productionPackages, RUNTIME_ASSETS } from "./build.js";
+import { binaryEntries, HOST_TOOLS, hostPathEntries, parseLdd, payloadLayer, productionPackages, RUNTIME_ASSETS, verifyToolsEntries } from "./build.js";
 
 describe("parseLdd", () => {
   it("returns the libraries and the loader, not the vDSO", () => {
@@ -93,6 +93,14 @@ describe("what the image carries besides compiled JavaScript", () => {
       readdirSync(join(root, rel), { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? (d.name === "testdata" ? [] : walk(`${rel}/${d.name}`)) : [`${rel}/${d.name}`]));
     const assets = walk("src").filter((f) => !f.endsWith(".ts")).sort();
     assert.deepEqual(assets, [...RUNTIME_ASSETS].sort(), "a file src/ code loads at run time must be in RUNTIME_ASSETS (src/images/build.ts), or tsc output alone will lack it");
+  });
+
+  it("carries a static busybox and the verification applets off PATH, and names the package when busybox is missing", () => {
+    const entries = verifyToolsEntries();
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    assert.equal(byPath.get("/usr/lib/sandbox-operator/verify/busybox")?.type, "file");
+    for (const a of ["sh", "uname", "dmesg", "head"]) assert.deepEqual(byPath.get(`/usr/lib/sandbox-operator/verify/${a}`), { path: `/usr/lib/sandbox-operator/verify/${a}`, type: "symlink", target: "busybox" });
+    assert.throws(() => verifyToolsEntries("/nonexistent/busybox"), /busybox-static/);
   });
 
   it("binaryEntries takes node and nsenter with their libraries, each path once", () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { buildImage, ociArch, type BuiltImage } from "./oci.js";
 import { normalMode, type TarEntry } from "./tar.js";
-import { AGENT_PAYLOAD_DIR, ENTRYPOINTS, IMAGE_APP_DIR, NODE_BIN } from "../manifests/names.js";
+import { AGENT_PAYLOAD_DIR, ENTRYPOINTS, IMAGE_APP_DIR, NODE_BIN, VERIFY_TOOLS_DIR } from "../manifests/names.js";
 
 export const DEFAULT_REPOSITORY = "localhost/sandbox-operator";
 
@@ -164,6 +164,26 @@ export function binaryEntries(binaries: readonly string[], ldd: (bin: string) =>
   return out;
 }
 
+/** Debian's busybox-static: the verification container's shell and tools (VERIFY_TOOLS_DIR). */
+export const VERIFY_BUSYBOX = "/usr/bin/busybox";
+export const VERIFY_APPLETS = ["sh", "uname", "dmesg", "head"] as const;
+
+export function verifyToolsEntries(busybox = VERIFY_BUSYBOX): TarEntry[] {
+  let content: Buffer;
+  try {
+    content = readFileSync(busybox);
+  } catch {
+    throw new Error(`${busybox} is missing: the image's verification tools come from Debian's busybox-static (apt-get install busybox-static, or bash scripts/setup.sh demo)`);
+  }
+  // A dynamically linked busybox would need its libraries in the image too; the static one needs none.
+  if (content.subarray(0, 4096).includes("ld-linux")) throw new Error(`${busybox} is dynamically linked: install busybox-static instead of busybox`);
+  return [
+    { path: VERIFY_TOOLS_DIR, type: "dir", mode: 0o755 },
+    { path: `${VERIFY_TOOLS_DIR}/busybox`, type: "file", mode: 0o755, content },
+    ...VERIFY_APPLETS.map((a): TarEntry => ({ path: `${VERIFY_TOOLS_DIR}/${a}`, type: "symlink", target: "busybox" })),
+  ];
+}
+
 export const PAYLOAD_FILES = ["runsc", "containerd-shim-runsc-v1"] as const;
 
 export function payloadLayer(dir: string): { comment: string; entries: TarEntry[] } {
@@ -194,6 +214,7 @@ export function collectLayers(root: string, nodeBinary: string, compiled: string
     { path: "etc/group", type: "file", mode: 0o644, content: Buffer.from("root:x:0:\nnonroot:x:65532:\n") },
     { path: "tmp", type: "dir", mode: 0o1777 },
     { path: AGENT_PAYLOAD_DIR, type: "dir", mode: 0o755 },
+    ...verifyToolsEntries(),
   ];
   // The binary must end up at NODE_BIN whatever its host path, since the manifests call it there.
   if (posix.normalize(nodeBinary) !== NODE_BIN) runtime.push({ path: NODE_BIN, type: "file", mode: 0o755, content: readFileSync(nodeBinary) });
@@ -203,7 +224,7 @@ export function collectLayers(root: string, nodeBinary: string, compiled: string
     ...RUNTIME_ASSETS.map((a): TarEntry => ({ path: `${IMAGE_APP_DIR}/dist/${a}`, type: "file", mode: 0o644, content: readFileSync(join(root, a)) })),
   ];
   return [
-    { comment: `node ${nodeBinary}, ${HOST_TOOLS.join(", ")} and the shared libraries they link (ldd)`, entries: runtime },
+    { comment: `node ${nodeBinary}, ${HOST_TOOLS.join(", ")} and the shared libraries they link (ldd); busybox-static for verification Pods`, entries: runtime },
     { comment: "production node_modules (package-lock.json, dev dependencies excluded)", entries: nodeModulesEntries(root) },
     { comment: "the compiled app (tsc: dist/src)", entries: app },
     ...(payloadDir ? [payloadLayer(payloadDir)] : []),

@@ -48,6 +48,12 @@ export const AGENT_HOST_ROOT = "/host";
 /** In the image: runsc + containerd-shim-runsc-v1 the agent installs on hosts (empty unless built with a payload). */
 export const AGENT_PAYLOAD_DIR = "/opt/sandbox-operator/payload";
 
+/**
+ * In the image: a static busybox and the applets the verification container uses (sh, uname,
+ * dmesg, head), off the image's PATH, so the agent's own image is the default verification image.
+ */
+export const VERIFY_TOOLS_DIR = "/usr/lib/sandbox-operator/verify";
+
 /** An image reference pinned by digest: `repository@sha256:...`. */
 export interface ImageRef {
   repository: string;

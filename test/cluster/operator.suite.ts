@@ -243,6 +243,18 @@ export function operatorSuite(cluster: ClusterHandle): void {
       await readyAndLabelledAgain();
     });
 
+    it("a verification image the node cannot pull ends VerificationImagePullFailed naming node and image; removing the field verifies with the agent's own image again", async () => {
+      const c = cluster();
+      // Pinned by digest, in the cluster's own registry, and absent from it.
+      const image = `${c.registry.host}/sandbox-operator/absent@sha256:${"0".repeat(64)}`;
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { verification: { image } } })]);
+      const degraded = await nodeDegraded("VerificationImagePullFailed", 180_000);
+      assert.match(degraded.message, new RegExp(`node ${c.nodeName} cannot pull the verification image ${image.replace(/[.]/g, "\\.")} \\((ErrImagePull|ImagePullBackOff)`), degraded.message);
+      assert.equal((await getJson<Obj>(c, "pod/plain")).status?.phase, "Running", "runc pods keep running");
+      await c.kubectl(["patch", "sandboxconfig", "cluster", "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/verification" }])]);
+      await readyAndLabelledAgain();
+    });
+
     it("uninstall as the docs say: blocked while a sandboxed pod runs (named), then complete; containerd's config byte-identical; nothing of ours left", async () => {
       const c = cluster();
       await c.kubectl(["-n", "tenant", "delete", "pod", "untrusted", "superpriv", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });

@@ -111,8 +111,6 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     cleanups.push(() => registry.stop());
     const archive = await buildImageArchive();
     const images = { pause: await registry.push(archive, "pause", { ref: PAUSE_IMAGES[0] }), busybox: await registry.push(archive, "busybox", { ref: TEST_IMAGE, tag: "1" }) };
-    // The agent's default verification image, as a mirror of docker.io holds it (MIRRORED).
-    await registry.push(archive, "library/busybox", { ref: TEST_IMAGE, tag: "1.36" });
     log(`registry ${registry.host}: ${images.pause}, ${images.busybox}`);
 
     const cp = await startControlPlane({ controllerManager: true, scheduler: true, cluster: { advertiseAddress: nodeIP, serviceCIDR: SERVICE_CIDR, clusterCIDR: CLUSTER_CIDR } });

@@ -15,6 +15,7 @@ import { AGENT_HOST_ROOT, ENTRYPOINTS, NODE_BIN } from "../../src/manifests/name
 import { eventually, installCrds } from "../harness/cluster.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
+import { TEST_IMAGE } from "../harness/images.js";
 import { runFromImage, spawnFromImage, unpackImage, type UnpackedImage } from "../harness/image-rootfs.js";
 import { cleanup, hostRoot } from "./helpers.js";
 
@@ -33,7 +34,7 @@ describe("the agent from the operator image's files, as its DaemonSet pod runs i
 
   const get = () => kube.get<SN>("SandboxNode", NODE);
   const kubeDir = () => dirname(cp.kubeconfigPath);
-  const inPod = (args: string[]) => [NODE_BIN, ENTRYPOINTS.agent, "--node-name", NODE, "--host-root", AGENT_HOST_ROOT, "--kubeconfig", `/kube/${basename(cp.kubeconfigPath)}`, "--health-port", "0", "--verify-with", "cri", ...args];
+  const inPod = (args: string[]) => [NODE_BIN, ENTRYPOINTS.agent, "--node-name", NODE, "--host-root", AGENT_HOST_ROOT, "--kubeconfig", `/kube/${basename(cp.kubeconfigPath)}`, "--health-port", "0", "--verify-with", "cri", "--verify-image", TEST_IMAGE, ...args];
   const binds = () => ({ [root]: AGENT_HOST_ROOT, [kubeDir()]: "/kube" });
 
   function startAgent(args: string[]): void {
