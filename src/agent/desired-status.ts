@@ -13,6 +13,7 @@ export type Reason =
   | "RuntimeRestartFailed"
   | "VerificationFailed"
   | "RuntimeNotFound"
+  | "NoUsableBackend"
   | "Reverted";
 
 export interface StatusInput {
