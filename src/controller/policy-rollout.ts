@@ -98,7 +98,19 @@ const SAFE_TO_DROP_PHASES = new Set([undefined, "Probing", "Waiting"]);
  * What this spec means on this node: spec.desired, or what the agent computes from
  * spec.fromConfig and its probe (docs/agent-contract.md). undefined until there is a probe.
  */
-export const specDesired = (sn: SandboxNode): DesiredNode | undefined => specDesiredFor(sn.spec, sn.status?.probe);
+export const specDesired = (sn: SandboxNode): DesiredNode | undefined => (sn.status?.probe ? memo(sn.spec, sn.status.probe, specDesiredFor) : sn.spec.desired);
+
+/**
+ * Every pass computes desired (a sha256) for every node, twice; the cached objects are replaced,
+ * never mutated, on each change, so results are kept per (spec, probe) object pair. Still pure.
+ */
+const memoized = new WeakMap<object, WeakMap<object, DesiredNode | undefined>>();
+function memo<S extends object>(spec: S, probe: Probe, fn: (spec: S, probe: Probe) => DesiredNode | undefined): DesiredNode | undefined {
+  let bySpec = memoized.get(probe);
+  if (!bySpec) memoized.set(probe, (bySpec = new WeakMap()));
+  if (!bySpec.has(spec)) bySpec.set(spec, fn(spec, probe));
+  return bySpec.get(spec);
+}
 
 /** The agent is changing the node right now under this spec (counts against maxUnavailable). */
 export function inProgress(sn: SandboxNode): boolean {
@@ -181,7 +193,7 @@ function planSelected(ctx: Ctx, name: string): NodePlan {
   const config = ctx.config!;
   const sn = ctx.snByName.get(name);
   const probe = sn?.status?.probe;
-  const desired = probe ? desiredNode(config.spec, probe) : undefined;
+  const desired = probe ? memo(config.spec, probe, desiredNode) : undefined;
   const generation = config.metadata.generation;
   const pin = !!desired && (!!sn?.spec.desired || (!!sn?.status?.appliedHash && sn.status.appliedHash !== desired.hash));
   const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), fromConfig: desiredInputs(config.spec), ...(pin ? { desired } : {}) };
