@@ -33,12 +33,12 @@ describe("planRollout", () => {
     assert.deepEqual(gated.nodes.map((n) => [n.spec?.proceed, n.summary.reason]), [[true, "Applying"], [false, "Creating"]], "the gate holds at creation too");
   });
 
-  it("the happy path from fromConfig: no spec write after the create, one label write when verified", () => {
+  it("the happy path from fromConfig: no spec write after the create, the agent label at once, runtime labels when verified", () => {
     const fc = { action: "Apply" as const, proceed: true, configGeneration: 1, fromConfig: desiredInputs(config().spec) };
     const unpinned = (name: string, status: SandboxNode["status"]): SandboxNode => ({ ...sn(name, {}, status), spec: fc });
     const all = config({ rollout: { maxUnavailable: "100%" } });
     const probed = planRollout({ config: all, nodes: nodes("a", "b"), sandboxNodes: [unpinned("a", undefined), unpinned("b", { probe: probeFor(["gvisor"]), phase: "Applying" })] });
-    assert.deepEqual(probed.nodes.map((n) => [n.spec, n.labels, n.summary.state]), [[undefined, {}, "Progressing"], [undefined, {}, "Progressing"]]);
+    assert.deepEqual(probed.nodes.map((n) => [n.spec, n.labels, n.summary.state]), [[undefined, AGENT, "Progressing"], [undefined, AGENT, "Progressing"]]);
     assert.equal(probed.inProgress, 2);
     const done = planRollout({ config: all, nodes: nodes("a"), sandboxNodes: [unpinned("a", applied)] });
     assert.deepEqual([done.nodes[0]!.spec, done.nodes[0]!.summary.state], [undefined, "Ready"], "settled: proceed kept, no write");
@@ -65,7 +65,7 @@ describe("planRollout", () => {
   it("a failed node is Degraded and frees its slot", () => {
     const failed = { probe: probeFor(["gvisor"]), failedHash: desired.hash, phase: "Failed" as const, conditions: [{ type: "Degraded", status: "True" as const, reason: "VerificationFailed", message: "boom", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, failed), sn("b", {})] });
-    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", {}], "no label write for a node that never verified");
+    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", AGENT], "no runtime label for a node that never verified; its agent keeps running");
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
@@ -87,11 +87,11 @@ describe("planRollout", () => {
     assert.deepEqual(p.nodes.map((n) => n.labels), [{}, {}], "the agent label goes with the SandboxNode (the installer removes it after the delete)");
   });
 
-  it("the agent label: set with the first runtime labels (one write), kept while reverting, swept from nodes with nothing of ours", () => {
+  it("the agent label: set with the SandboxNode (the DaemonSet runs only where it is), runtime labels in one more patch, kept while reverting, swept from nodes with nothing of ours", () => {
     const fresh = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }], sandboxNodes: [] });
-    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", {}], "no Node write before the agent verified");
+    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", AGENT], "the agent label in the pass that creates the SandboxNode");
     const verified = planRollout({ config: config(), nodes: nodes("a"), sandboxNodes: [sn("a", { proceed: true }, applied)] });
-    assert.deepEqual(verified.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", ...AGENT }, "one patch carries both");
+    assert.deepEqual(verified.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", ...AGENT }, "verified: the runtime labels join the agent label");
     const reconfiguring = planRollout({ config: config({ logLevel: "debug" }), nodes: reached("a"), sandboxNodes: [sn("a", { proceed: true }, applied)] });
     assert.deepEqual(reconfiguring.nodes[0]!.labels, AGENT, "runtime labels go while the node changes, the agent label stays");
     const reverting = planRollout({ config: config({}, true), nodes: reached("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })] });

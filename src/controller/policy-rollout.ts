@@ -34,9 +34,9 @@ export interface NodePlan {
   /** Delete the SandboxNode (revert confirmed, or nothing was ever applied). */
   delete: boolean;
   /**
-   * Our labels the Node should carry (sandboxing.dev/runtime.* and the agent label, which comes
-   * with the first runtime labels and stays while a SandboxNode exists); undefined when the Node
-   * is gone. On a delete plan the agent label goes only after the SandboxNode is deleted.
+   * Our labels the Node should carry (sandboxing.dev/runtime.* and, while a SandboxNode exists,
+   * the agent label); undefined when the Node is gone. On a delete plan the agent label goes
+   * only after the SandboxNode is deleted: the agent must run until its revert is confirmed.
    */
   labels?: Record<string, string>;
   summary: NodeSummary;
@@ -286,7 +286,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const sn = ctx.snByName.get(plan.name);
     if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
   }
-  addAgentLabel(plans, ctx.nodeByName);
+  addAgentLabel(plans);
   const release = input.nodes.filter((n) => !plans.has(n.name) && Object.keys(ourLabels(n.labels)).length > 0).map((n) => n.name).sort();
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release };
@@ -295,16 +295,12 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);
 
 /**
- * The agent label marks a node our configuration reached: it joins the first runtime labels (one
- * Node write) and stays, while the SandboxNode exists, until the revert is confirmed. The agent
- * DaemonSet does not depend on it (it runs on every Linux node), so nothing waits for it.
+ * The agent label goes on a node as soon as it is selected, in the same pass that creates its
+ * SandboxNode (the agent DaemonSet runs only on nodes carrying it, DESIGN.md), and stays while the
+ * SandboxNode exists; runtime labels join it later, in one more patch, once the agent verified.
  */
-function addAgentLabel(plans: Map<string, NodePlan>, nodes: Map<string, NodeView>): void {
-  for (const plan of plans.values()) {
-    if (!plan.labels || plan.delete) continue;
-    const had = nodes.get(plan.name)?.labels[AGENT_NODE_LABEL] === AGENT_NODE_LABEL_VALUE;
-    if (had || Object.keys(plan.labels).length > 0) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
-  }
+function addAgentLabel(plans: Map<string, NodePlan>): void {
+  for (const plan of plans.values()) if (plan.labels && !plan.delete) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
 }
 
 export function podList(pods: string[], max = 10): string {

@@ -5,6 +5,8 @@ import { VERIFY_CLASS_PREFIX } from "../render/desired-runtimeclasses.js";
 import {
   AGENT,
   AGENT_HOST_ROOT,
+  AGENT_NODE_LABEL,
+  AGENT_NODE_LABEL_VALUE,
   AGENT_NODE_POLICY,
   AGENT_PAYLOAD_DIR,
   CONTROLLER,
@@ -383,9 +385,8 @@ export function agent(opts: DeployOptions): Manifest[] {
         metadata: { labels: l },
         spec: {
           serviceAccountName: AGENT,
-          // Every Linux node: the agent idles until the controller creates its node's SandboxNode, so a
-          // node needs no label write before it can be configured (docs/controller.md, "API writes").
-          nodeSelector: { "kubernetes.io/os": "linux" },
+          // Only nodes the controller selected (it sets this label from SandboxConfig.spec.nodeSelector).
+          nodeSelector: { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE, "kubernetes.io/os": "linux" },
           priorityClassName: "system-node-critical",
           // A node agent must run on tainted nodes too (control-plane, dedicated pools).
           tolerations: [{ operator: "Exists" }],

@@ -1,7 +1,7 @@
 // A node agent played by the test: for every SandboxNode it writes status.probe, then applies,
 // verifies or reverts exactly as docs/agent-contract.md says, via the status subresource.
 // Knobs: usable backends per node, failing nodes, a delay per step; it records concurrency.
-import { BACKENDS, SANDBOXNODE_KIND, type Backend, type Condition, type Probe, type SandboxNode, type SandboxNodeStatus } from "../../src/api/index.js";
+import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, BACKENDS, SANDBOXNODE_KIND, type Backend, type Condition, type Probe, type SandboxNode, type SandboxNodeStatus } from "../../src/api/index.js";
 import { KubeClient, type KubeObject } from "../../src/kube/client.js";
 import { Informer } from "../../src/kube/informer.js";
 import { specDesiredFor } from "../../src/render/desired-node.js";
@@ -18,6 +18,11 @@ export interface SimulatedAgentOptions {
   delayMs?: number;
   /** Nodes that never answer (their agent is not running). */
   silent?: (node: string) => boolean;
+  /**
+   * Act like the DaemonSet's nodeSelector: answer only on Nodes that carry the agent label
+   * (AGENT_NODE_LABEL), so a label set too late or removed too early stalls as it would for real.
+   */
+  requireAgentLabel?: boolean;
   /** Informer relist period (default 30 s; 0 = never, as the controller runs). */
   resyncMs?: number;
 }
@@ -49,6 +54,8 @@ export class SimulatedAgent {
   maxConcurrent = 0;
   /** Every (node, action, hash) the agent carried out, in order. */
   readonly log: Array<{ node: string; action: "Apply" | "Revert" | "Fail"; hash?: string; at: number }> = [];
+  /** Nodes with a SandboxNode the agent could not act on because the Node lacked the agent label. */
+  readonly unscheduled = new Set<string>();
   private readonly busy = new Set<string>();
   private readonly dirty = new Set<string>();
   private stopped = false;
@@ -129,6 +136,13 @@ export class SimulatedAgent {
     const name = sn.metadata.name;
     const st = sn.status ?? {};
     const gen = sn.metadata.generation;
+    if (this.opts.requireAgentLabel) {
+      const node = await this.client.getOrNull<KubeObject>("Node", name);
+      if (node?.metadata.labels?.[AGENT_NODE_LABEL] !== AGENT_NODE_LABEL_VALUE) {
+        this.unscheduled.add(name);
+        return false;
+      }
+    }
     if (!st.probe) {
       await this.writeStatus(sn, { probe: probeFor(this.opts.usable?.(name) ?? ["gvisor"]), phase: "Waiting", appliedHash: "", conditions: [cond("Ready", "False", "WaitingForRollout", "probed; waiting for proceed", gen)] });
       return true;

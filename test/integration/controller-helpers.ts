@@ -81,9 +81,9 @@ export async function killHard(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Simulated agents on every Node, like the DaemonSet (it runs on every Linux node; the agent acts only on its SandboxNode). */
+/** Simulated agents that, like the DaemonSet, run only on Nodes carrying the agent label. */
 export async function startAgent(env: Env, opts: SimulatedAgentOptions = {}): Promise<SimulatedAgent> {
-  return SimulatedAgent.start(env.cp.kubeConfig(), opts);
+  return SimulatedAgent.start(env.cp.kubeConfig(), { requireAgentLabel: true, ...opts });
 }
 
 export async function createNodes(client: KubeClient, names: string[], labels: Record<string, string> = {}): Promise<void> {

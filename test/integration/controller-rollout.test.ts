@@ -7,7 +7,7 @@ import type { Registry } from "prom-client";
 import { newRegistry, startHttpServer } from "../../src/telemetry/index.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
 import { specDesiredFor } from "../../src/render/desired-node.js";
-import { cond, configObject, ourNodeLabels, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
+import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 type RC = KubeObject & { handler: string; overhead: { podFixed: Record<string, string> }; scheduling: { nodeSelector: Record<string, string> } };
 
@@ -67,6 +67,7 @@ describe("controller rollout on a real apiserver", () => {
     assert.deepEqual(await ourNodeLabels(client, "n4"), {}, "an unselected node gets neither runtime nor agent label");
     assert.deepEqual(await ourNodeLabels(client, "n5"), {});
     for (const n of ["n1", "n2", "n3"]) assert.equal((await ourNodeLabels(client, n))["sandboxing.dev/agent"], "true", `${n} runs the agent DaemonSet`);
+    assert.deepEqual([...agent.unscheduled], [], "every SandboxNode's Node carried the agent label when its agent looked");
     assert.equal(await client.getOrNull("SandboxNode", "n4"), null);
 
     const rcs = (await client.list<RC>("RuntimeClass")).items;
@@ -104,7 +105,7 @@ describe("controller rollout on a real apiserver", () => {
     assert.equal(cond(c, "Degraded")?.reason, "NodesDegraded");
     assert.match(cond(c, "Degraded")?.message ?? "", /f2 \(VerificationFailed\)/);
     assert.equal(cond(c, "Ready")?.reason, "PartiallyReady");
-    assert.deepEqual(await ourNodeLabels(client, "f2"), {}, "a node that never verified gets no label at all (the agent runs without one)");
+    assert.deepEqual(await ourNodeLabels(client, "f2"), AGENT_LABEL, "a degraded node gets no runtime label; its agent keeps running");
     assert.equal((await runtimeLabels(client, "f1"))["sandboxing.dev/runtime.sandboxed"], "true");
     assert.equal((await runtimeLabels(client, "f3"))["sandboxing.dev/runtime.sandboxed"], "true");
   });

@@ -1,5 +1,6 @@
 // The controller's API writes per node on the happy path, counted by the real apiserver
-// (apiserver_request_total): one SandboxNode create and one Node label patch, nothing when idle.
+// (apiserver_request_total): one SandboxNode create and two Node label patches, nothing when idle.
+// Three, not issue 12's two: the agent DaemonSet runs only on labelled nodes (docs/controller.md).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/client.js";
@@ -39,7 +40,7 @@ describe("controller API writes per node (apiserver_request_total)", { timeout: 
     await env?.stop();
   });
 
-  it(`${N} nodes from nothing to Ready: one SandboxNode write and one Node write each, then no writes while nothing changes`, async () => {
+  it(`${N} nodes from nothing to Ready: exactly three writes each (SandboxNode create, agent label, runtime labels), then no writes while nothing changes`, async () => {
     const before = await apiserverRequests(env.client);
     await env.client.create(configObject({ rollout: { maxUnavailable: "100%" } }));
     await waitReady(env.client, N, 60_000);
@@ -53,8 +54,9 @@ describe("controller API writes per node (apiserver_request_total)", { timeout: 
     const got = controllerWrites(diffCounts(before, settled));
     const perNode = writes(got, ["nodes"]) + writes(got, ["sandboxnodes"]);
     assert.equal(writes(got, ["sandboxnodes"]), N, `one SandboxNode write per node (create with fromConfig and proceed); got ${JSON.stringify(got)}`);
-    assert.equal(writes(got, ["nodes"]), N, `one Node label patch per node (agent + runtime labels together); got ${JSON.stringify(got)}`);
-    assert.ok(perNode <= 2 * N, `at most two writes per node, got ${perNode} for ${N}`);
+    assert.equal(writes(got, ["nodes"]), 2 * N, `two Node label patches per node (the agent label when selected, the runtime labels once verified); got ${JSON.stringify(got)}`);
+    assert.equal(perNode, 3 * N, `exactly three writes per node, got ${perNode} for ${N}`);
+    assert.deepEqual([...agent.unscheduled], [], "every agent found its Node labelled (the label goes before the SandboxNode)");
     // The rest does not grow with N: finalizer, RuntimeClasses (3 + 3 verification), status (throttled, written on change), grouped Events.
     const rest = writes(got) - perNode;
     assert.ok(rest <= 25, `writes not per node stay few: ${rest} (${JSON.stringify(got)})`);
