@@ -17,9 +17,10 @@ export const peakRssMiB = async (pid: number): Promise<number> => {
 };
 
 /**
- * Per node: one SandboxNode create carrying the final spec (desired from the known probe,
- * proceed: true) and one Node label patch (agent + runtime labels) once the agent reports the hash
- * applied. Once: the finalizer, the RuntimeClasses (user and verification classes), one status
+ * Per node, as the controller must (the agent DaemonSet runs only on labelled nodes): one Node
+ * patch with the agent label, then one SandboxNode create carrying the final spec (desired from the
+ * known probe, proceed: true), and one Node patch with the runtime labels once the agent reports
+ * the hash applied. Once: the finalizer, the RuntimeClasses (user and verification classes), one status
  * patch. Reads: one SandboxNode list+watch. Prints its peak RSS as JSON on stdout.
  */
 export async function baselineChild(kubeconfig: string, n: number): Promise<void> {
@@ -34,10 +35,11 @@ export async function baselineChild(kubeconfig: string, n: number): Promise<void
   await sns.waitForSync();
   const names = Array.from({ length: n }, (_, i) => `node-${i}`);
   await forEachLimit(names, 16, async (name) => {
+    await client.mergePatch("Node", name, { metadata: { labels: { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE } } });
     await client.create({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxNode", metadata: { name, labels: { [CONFIG_LABEL]: "cluster" } }, spec: { action: "Apply", proceed: true, configGeneration: config.metadata.generation, desired } } as unknown as KubeObject);
   });
   const labelled = new Set<string>();
-  const labels = { [AGENT_NODE_LABEL]: AGENT_NODE_LABEL_VALUE, ...Object.fromEntries(desired.handlers.map((h) => [runtimeLabel(h.name), "true"])) };
+  const labels = Object.fromEntries(desired.handlers.map((h) => [runtimeLabel(h.name), "true"]));
   while (labelled.size < n) {
     const done = sns.list().filter((s) => s.status?.appliedHash === desired.hash && !labelled.has(s.metadata.name));
     await forEachLimit(done, 16, async (s) => {
