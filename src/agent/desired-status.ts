@@ -14,6 +14,7 @@ export type Reason =
   | "VerificationFailed"
   | "VerificationImagePullFailed"
   | "RuntimeNotFound"
+  | "NoUsableBackend"
   | "Reverted";
 
 export interface StatusInput {

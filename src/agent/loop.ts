@@ -4,8 +4,9 @@ import type { Logger } from "pino";
 import type { SandboxNode, SandboxNodeStatus } from "../api/sandboxnode.js";
 import { isGone, isNotFound, type KubeClient, type KubeObject } from "../kube/client.js";
 import { failureReason, type NodeAgent, type Outcome } from "./apply.js";
-import { buildStatus, statusChanged, type StatusInput } from "./desired-status.js";
+import { buildStatus, statusChanged, type Reason, type StatusInput } from "./desired-status.js";
 import type { HealthInput } from "./policy-health.js";
+import { specDesiredFor, type DesiredNode } from "../render/desired-node.js";
 
 export interface AgentLoopOptions {
   kube: KubeClient;
@@ -167,14 +168,15 @@ export class AgentLoop {
       await this.report(obj, { ...base, phase: "Reverting", reason: "Reverting", message: "restoring the runtime configuration" });
       return this.reportOutcome(obj, await agent.revert(), undefined);
     }
-    const desired = spec.desired;
+    // spec.desired, or on a first install what the controller left to us: desired from spec.fromConfig and our probe.
+    const pinned = spec.desired;
+    const desired = specDesiredFor(spec, probe);
     if (desired && applied === desired.hash) {
       return this.report(obj, { ...base, phase: "Applied", reason: "Verified", message: `${desired.handlers.length} handler(s) verified`, handlers: (st?.handlers ?? []).map((h) => ({ name: h.name, backend: h.backend as "gvisor", verified: true, kernel: h.kernel })) });
     }
     if (desired && this.failedHash === desired.hash && this.failedStatus) return this.report(obj, this.failedStatus);
-    if (!desired || !spec.proceed) {
-      return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: desired ? "waiting for the rollout gate (spec.proceed)" : "waiting for the controller to compute spec.desired" });
-    }
+    const hold = holdReason(desired, spec.proceed, !!pinned, applied);
+    if (hold || !desired) return this.report(obj, { ...base, phase: "Waiting", ...(hold ?? { reason: "WaitingForRollout", message: "" }) });
     await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
     const outcome = await agent.apply(desired, async (phase) => {
       await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s)` : "verification failed; restoring the previous files" }).catch((e: Error) =>
@@ -241,6 +243,16 @@ export class AgentLoop {
       throw e;
     }
   }
+}
+
+/** Why the agent does not apply desired now (it reports Waiting with this), or undefined when it may. */
+function holdReason(desired: DesiredNode | undefined, proceed: boolean, pinned: boolean, applied: string): { reason: Reason; message: string } | undefined {
+  if (!desired) return { reason: "WaitingForRollout", message: "waiting for the controller to compute spec.desired" };
+  if (!proceed) return { reason: "WaitingForRollout", message: "waiting for the rollout gate (spec.proceed)" };
+  // fromConfig only installs onto a node with nothing applied; a change of what runs here comes as spec.desired.
+  if (!pinned && applied) return { reason: "WaitingForRollout", message: `waiting for the controller to roll out ${desired.hash} (spec.desired)` };
+  if (!desired.handlers.length) return { reason: "NoUsableBackend", message: "none of the allowed runtimes is usable on this node (see status.probe)" };
+  return undefined;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

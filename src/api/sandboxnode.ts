@@ -2,6 +2,7 @@
 // status). docs/agent-contract.md explains every field; keep the two in step.
 import { Type, type Static } from "@sinclair/typebox";
 import { BACKENDS, Conditions, StringEnum, VerificationImage } from "./common.js";
+import { SandboxConfigSpec } from "./sandboxconfig.js";
 
 export const SANDBOXNODE_KIND = "SandboxNode";
 export const SANDBOXNODE_PLURAL = "sandboxnodes";
@@ -36,6 +37,22 @@ export const SandboxNodeSpec = Type.Object({
   }),
   proceed: Type.Boolean({ description: "Go/no-go from the rollout gate: the agent changes the node only while true." }),
   configGeneration: Type.Optional(Type.Integer({ description: "SandboxConfig generation this spec was rendered from." })),
+  fromConfig: Type.Optional(
+    Type.Object(
+      {
+        runtimes: SandboxConfigSpec.properties.runtimes,
+        runtimeClassName: Type.String({ description: "Name of the general RuntimeClass (and its CRI handler)." }),
+        variants: SandboxConfigSpec.properties.variants,
+        allowedSandboxAnnotations: SandboxConfigSpec.properties.allowedSandboxAnnotations,
+        logLevel: StringEnum(["debug", "info", "warn", "error"] as const),
+        verification: Type.Optional(VerificationImage),
+      },
+      {
+        description:
+          "The SandboxConfig fields desired is computed from. Without desired, an agent that has applied nothing yet computes desired from these and its own probe (desiredNode) and applies it when proceed is true; every later change comes as desired.",
+      },
+    ),
+  ),
   desired: Type.Optional(
     Type.Object({
       hash: Type.String({ description: "Content hash of desired; the agent reports it back as status.appliedHash." }),

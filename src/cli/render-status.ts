@@ -2,6 +2,7 @@
 // SandboxNodes, the table, the header lines and the JSON/YAML document.
 import { stringify } from "yaml";
 import type { Condition, SandboxConfig, SandboxNode } from "../api/index.js";
+import { specDesiredFor } from "../render/desired-node.js";
 
 export interface StatusRow {
   node: string;
@@ -35,7 +36,7 @@ export function nodeState(sn: SandboxNode): { state: string; reason: string; mes
   const progressing = cond(conditions, "Progressing");
   if (sn.spec.action === "Revert") return { state: "Uninstalling", reason: progressing?.reason ?? ready?.reason ?? "RevertRequested", message: progressing?.message };
   if (degraded?.status === "True") return { state: "Degraded", reason: degraded.reason, message: degraded.message };
-  if (ready?.status === "True" && sn.status?.appliedHash && sn.status.appliedHash === sn.spec.desired?.hash) return { state: "Ready", reason: ready.reason, message: ready.message };
+  if (ready?.status === "True" && sn.status?.appliedHash && sn.status.appliedHash === specDesiredFor(sn.spec, sn.status.probe)?.hash) return { state: "Ready", reason: ready.reason, message: ready.message };
   if (progressing?.status === "True") return { state: "Progressing", reason: progressing.reason, message: progressing.message };
   return pendingOrPhase(sn, ready);
 }
@@ -47,7 +48,7 @@ function pendingOrPhase(sn: SandboxNode, ready: Condition | undefined): { state:
 }
 
 function nodeBackend(sn: SandboxNode | undefined): string | undefined {
-  const general = sn?.spec.desired?.handlers.find((h) => h.general);
+  const general = sn && specDesiredFor(sn.spec, sn.status?.probe)?.handlers.find((h) => h.general);
   return general?.backend;
 }
 

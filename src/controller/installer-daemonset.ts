@@ -133,7 +133,7 @@ export class DaemonSetInstaller implements NodeInstaller {
     if (!p.spec || !node) return;
     const applied = await this.o.client.apply<SandboxNode>(this.sandboxNode(p.name, node, p.spec));
     this.o.sandboxNodes.upsert(applied);
-    this.log.info({ node: p.name, action: p.spec.action, proceed: p.spec.proceed, hash: p.spec.desired?.hash, state: p.summary.state, reason: p.summary.reason }, sn ? "SandboxNode spec updated" : "SandboxNode created");
+    this.log.info({ node: p.name, action: p.spec.action, proceed: p.spec.proceed, hash: p.spec.desired?.hash ?? "fromConfig", state: p.summary.state, reason: p.summary.reason }, sn ? "SandboxNode spec updated" : "SandboxNode created");
   }
 
   private sandboxNode(name: string, node: NodeObject, spec: SandboxNodeSpec): KubeObject & { spec: SandboxNodeSpec } {

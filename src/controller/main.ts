@@ -30,7 +30,7 @@ export function parseFlags(argv: string[]) {
     .option("--lease-duration-seconds <s>", "lease validity without renewal; takeover happens within about this", int("--lease-duration-seconds"), 15)
     .option("--identity <id>", "this replica's name in the Lease", process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
     .option("--log-level <level>", "debug|info|warn|error", process.env.SANDBOX_LOG_LEVEL ?? "info")
-    .option("--resync-seconds <s>", "full relist of every cache this often", int("--resync-seconds"), 300)
+    .option("--resync-seconds <s>", "full relist of every cache this often; 0 = never (watches resume from their last resourceVersion)", int("--resync-seconds"), 0)
     .option("--pod-recheck-ms <ms>", "recheck interval while pods hold an uninstall", int("--pod-recheck-ms"), 5000)
     .parse(argv, { from: "user" })
     .opts<{ kubeconfig?: string; namespace: string; metricsPort: number; healthPort: number; leaderElect: boolean; leaseDurationSeconds: number; identity: string; logLevel: string; resyncSeconds: number; podRecheckMs: number }>();

@@ -47,6 +47,27 @@ export interface Informers {
 
 const KEY = SANDBOXCONFIG_NAME;
 
+/** Node annotations the MachineConfig path reads (the MCO's current/desired config and state). */
+const MCO_ANNOTATION_PREFIX = "machineconfiguration.openshift.io/";
+
+/** What the caches keep of a Node: name, uid, labels, the MCO annotations; no spec, status or managedFields. */
+export function slimNode(n: NodeObject): NodeObject {
+  const { name, uid, resourceVersion, labels, annotations, deletionTimestamp } = n.metadata;
+  const mco = Object.entries(annotations ?? {}).filter(([k]) => k.startsWith(MCO_ANNOTATION_PREFIX));
+  return {
+    apiVersion: n.apiVersion,
+    kind: n.kind,
+    metadata: { name, uid, resourceVersion, ...(labels ? { labels } : {}), ...(mco.length ? { annotations: Object.fromEntries(mco) } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+  };
+}
+
+/** Drops managedFields (often the largest part of an object, never read by the controller). */
+export function withoutManagedFields<T extends KubeObject>(o: T): T {
+  if (!o.metadata.managedFields) return o;
+  const { managedFields: _, ...metadata } = o.metadata;
+  return { ...o, metadata };
+}
+
 export class Controller {
   readonly informers: Informers;
   readonly installer: NodeInstaller;
@@ -60,10 +81,10 @@ export class Controller {
     const { client } = o;
     const inf = o.informer ?? {};
     this.informers = {
-      configs: new Informer(client, SANDBOXCONFIG_KIND, { ...inf, fieldSelector: `metadata.name=${KEY}` }),
-      sandboxNodes: new Informer(client, SANDBOXNODE_KIND, { ...inf, labelSelector: `${CONFIG_LABEL}=cluster` }),
-      nodes: new Informer(client, "Node", inf),
-      runtimeClasses: new Informer(client, "RuntimeClass", inf),
+      configs: new Informer(client, SANDBOXCONFIG_KIND, { ...inf, fieldSelector: `metadata.name=${KEY}`, transform: withoutManagedFields }),
+      sandboxNodes: new Informer(client, SANDBOXNODE_KIND, { ...inf, labelSelector: `${CONFIG_LABEL}=cluster`, transform: withoutManagedFields }),
+      nodes: new Informer(client, "Node", { ...inf, transform: slimNode }),
+      runtimeClasses: new Informer(client, "RuntimeClass", { ...inf, transform: withoutManagedFields }),
     };
     this.installer = o.installer?.(this.informers) ?? new PlatformInstaller({
       client,

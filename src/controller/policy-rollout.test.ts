@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { matchesSelector, planRollout, resolveMaxUnavailable, type NodeView } from "./policy-rollout.js";
-import { desiredNode } from "./desired-node.js";
+import { desiredInputs, desiredNode } from "./desired-node.js";
 import { probeFor } from "../../test/harness/simulated-agent.js";
 import type { SandboxConfig, SandboxNode, SandboxConfigSpec } from "../api/index.js";
 
@@ -12,20 +12,40 @@ const config = (s: Partial<SandboxConfigSpec> = {}, deleting = false): SandboxCo
   spec: { nodeSelector: {}, runtimes: { allowed: ["gvisor"] }, ...s },
 });
 const nodes = (...names: string[]): NodeView[] => names.map((name) => ({ name, uid: name, labels: {} }));
+const AGENT = { "sandboxing.dev/agent": "true" };
+/** Nodes our configuration already reached (they carry the agent label). */
+const reached = (...names: string[]): NodeView[] => names.map((name) => ({ name, uid: name, labels: { ...AGENT } }));
 const desired = desiredNode(config().spec, probeFor(["gvisor"]));
 const sn = (name: string, spec: Partial<SandboxNode["spec"]>, status: SandboxNode["status"] = { probe: probeFor(["gvisor"]) }): SandboxNode => ({
   apiVersion: "sandboxing.dev/v1alpha1",
   kind: "SandboxNode",
   metadata: { name, uid: name },
-  spec: { action: "Apply", proceed: false, configGeneration: 1, desired, ...spec },
+  spec: { action: "Apply", proceed: false, configGeneration: 1, fromConfig: desiredInputs(config().spec), desired, ...spec },
   status,
 });
 const applied = { probe: probeFor(["gvisor"]), appliedHash: desired.hash, phase: "Applied" as const, handlers: desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true })) };
 
 describe("planRollout", () => {
-  it("creates a SandboxNode per selected node, proceed false until probed", () => {
+  it("creates a SandboxNode per selected node with fromConfig and the gate's proceed: one write", () => {
     const p = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }, { name: "y", labels: {} }], sandboxNodes: [] });
-    assert.deepEqual(p.nodes.map((n) => [n.name, n.spec?.proceed, n.spec?.desired, n.summary.reason]), [["x", false, undefined, "Creating"]]);
+    assert.deepEqual(p.nodes.map((n) => [n.name, n.spec?.proceed, n.spec?.desired, n.spec?.fromConfig, n.summary.reason]), [["x", true, undefined, desiredInputs(config().spec), "Applying"]]);
+    const gated = planRollout({ config: config({ rollout: { maxUnavailable: 1 } }), nodes: nodes("a", "b"), sandboxNodes: [] });
+    assert.deepEqual(gated.nodes.map((n) => [n.spec?.proceed, n.summary.reason]), [[true, "Applying"], [false, "Creating"]], "the gate holds at creation too");
+  });
+
+  it("the happy path from fromConfig: no spec write after the create, the agent label at once, runtime labels when verified", () => {
+    const fc = { action: "Apply" as const, proceed: true, configGeneration: 1, fromConfig: desiredInputs(config().spec) };
+    const unpinned = (name: string, status: SandboxNode["status"]): SandboxNode => ({ ...sn(name, {}, status), spec: fc });
+    const all = config({ rollout: { maxUnavailable: "100%" } });
+    const probed = planRollout({ config: all, nodes: nodes("a", "b"), sandboxNodes: [unpinned("a", undefined), unpinned("b", { probe: probeFor(["gvisor"]), phase: "Applying" })] });
+    assert.deepEqual(probed.nodes.map((n) => [n.spec, n.labels, n.summary.state]), [[undefined, AGENT, "Progressing"], [undefined, AGENT, "Progressing"]]);
+    assert.equal(probed.inProgress, 2);
+    const done = planRollout({ config: all, nodes: nodes("a"), sandboxNodes: [unpinned("a", applied)] });
+    assert.deepEqual([done.nodes[0]!.spec, done.nodes[0]!.summary.state], [undefined, "Ready"], "settled: proceed kept, no write");
+    assert.deepEqual(done.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", ...AGENT });
+    const changed = planRollout({ config: config({ logLevel: "debug", rollout: { maxUnavailable: "100%" } }), nodes: reached("a"), sandboxNodes: [unpinned("a", applied)] });
+    const spec = changed.nodes[0]!.spec!;
+    assert.deepEqual([spec.proceed, spec.desired?.hash, spec.desired?.hash === desired.hash], [true, desiredNode(config({ logLevel: "debug" }).spec, probeFor(["gvisor"])).hash, false], "a change after install pins desired");
   });
 
   it("opens at most maxUnavailable slots, keeping the ones in progress", () => {
@@ -45,12 +65,12 @@ describe("planRollout", () => {
   it("a failed node is Degraded and frees its slot", () => {
     const failed = { probe: probeFor(["gvisor"]), failedHash: desired.hash, phase: "Failed" as const, conditions: [{ type: "Degraded", status: "True" as const, reason: "VerificationFailed", message: "boom", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
     const p = planRollout({ config: config(), nodes: nodes("a", "b"), sandboxNodes: [sn("a", { proceed: true }, failed), sn("b", {})] });
-    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", { "sandboxing.dev/agent": "true" }]);
+    assert.deepEqual([p.nodes[0]!.summary.state, p.nodes[0]!.summary.message, p.nodes[0]!.labels], ["Degraded", "boom", AGENT], "no runtime label for a node that never verified; its agent keeps running");
     assert.equal(p.nodes[1]!.spec?.proceed, true);
   });
 
   it("a deselected node loses its labels and waits for pods before it reverts", () => {
-    const input = { config: config({ nodeSelector: { matchLabels: { keep: "1" } } }), nodes: nodes("a"), sandboxNodes: [sn("a", {}, applied)] };
+    const input = { config: config({ nodeSelector: { matchLabels: { keep: "1" } } }), nodes: reached("a"), sandboxNodes: [sn("a", {}, applied)] };
     const first = planRollout(input);
     assert.equal(first.needPods, true);
     const blocked = planRollout({ ...input, pods: [{ namespace: "ns", name: "p", nodeName: "a", runtimeClassName: "sandboxed" }] });
@@ -67,10 +87,14 @@ describe("planRollout", () => {
     assert.deepEqual(p.nodes.map((n) => n.labels), [{}, {}], "the agent label goes with the SandboxNode (the installer removes it after the delete)");
   });
 
-  it("the agent label: set with the SandboxNode, kept while reverting, swept from nodes with nothing of ours", () => {
+  it("the agent label: set with the SandboxNode (the DaemonSet runs only where it is), runtime labels in one more patch, kept while reverting, swept from nodes with nothing of ours", () => {
     const fresh = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }], sandboxNodes: [] });
-    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", { "sandboxing.dev/agent": "true" }]);
-    const reverting = planRollout({ config: config({}, true), nodes: nodes("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })] });
+    assert.deepEqual([fresh.nodes[0]!.spec?.action, fresh.nodes[0]!.labels], ["Apply", AGENT], "the agent label in the pass that creates the SandboxNode");
+    const verified = planRollout({ config: config(), nodes: nodes("a"), sandboxNodes: [sn("a", { proceed: true }, applied)] });
+    assert.deepEqual(verified.nodes[0]!.labels, { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true", ...AGENT }, "verified: the runtime labels join the agent label");
+    const reconfiguring = planRollout({ config: config({ logLevel: "debug" }), nodes: reached("a"), sandboxNodes: [sn("a", { proceed: true }, applied)] });
+    assert.deepEqual(reconfiguring.nodes[0]!.labels, AGENT, "runtime labels go while the node changes, the agent label stays");
+    const reverting = planRollout({ config: config({}, true), nodes: reached("a"), sandboxNodes: [sn("a", { action: "Revert", proceed: true }, { ...applied, phase: "Reverting" })] });
     assert.deepEqual([reverting.nodes[0]!.delete, reverting.nodes[0]!.labels], [false, { "sandboxing.dev/agent": "true" }]);
     const stray = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "y", labels: { "sandboxing.dev/agent": "true", "sandboxing.dev/runtime.gvisor": "true" } }, { name: "z", labels: {} }], sandboxNodes: [] });
     assert.deepEqual([stray.nodes, stray.release], [[], ["y"]]);

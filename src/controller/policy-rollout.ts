@@ -2,7 +2,7 @@
 // shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
 // and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
 import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, type Condition, type LabelSelector, type NodeSummary, type Probe, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
-import { canonical, desiredNode, type DesiredNode } from "./desired-node.js";
+import { canonical, desiredInputs, desiredNode, specDesiredFor, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
 
 export interface NodeView {
@@ -94,14 +94,37 @@ export function resolveMaxUnavailable(value: number | string | undefined, total:
 
 const SAFE_TO_DROP_PHASES = new Set([undefined, "Probing", "Waiting"]);
 
+/**
+ * What this spec means on this node: spec.desired, or what the agent computes from
+ * spec.fromConfig and its probe (docs/agent-contract.md). undefined until there is a probe.
+ */
+export const specDesired = (sn: SandboxNode): DesiredNode | undefined => (sn.status?.probe ? memo(sn.spec, sn.status.probe, specDesiredFor) : sn.spec.desired);
+
+/**
+ * Every pass computes desired (a sha256) for every node, twice; the cached objects are replaced,
+ * never mutated, on each change, so results are kept per (spec, probe) object pair. Still pure.
+ */
+const memoized = new WeakMap<object, WeakMap<object, DesiredNode | undefined>>();
+function memo<S extends object>(spec: S, probe: Probe, fn: (spec: S, probe: Probe) => DesiredNode | undefined): DesiredNode | undefined {
+  let bySpec = memoized.get(probe);
+  if (!bySpec) memoized.set(probe, (bySpec = new WeakMap()));
+  if (!bySpec.has(spec)) bySpec.set(spec, fn(spec, probe));
+  return bySpec.get(spec);
+}
+
 /** The agent is changing the node right now under this spec (counts against maxUnavailable). */
 export function inProgress(sn: SandboxNode): boolean {
   const st = sn.status ?? {};
   if (!sn.spec.proceed) return false;
   if (sn.spec.action === "Revert") return !(st.phase === "Reverted" && !st.appliedHash);
-  const hash = sn.spec.desired?.hash;
-  if (!hash || !sn.spec.desired?.handlers.length) return false;
-  return st.appliedHash !== hash && st.failedHash !== hash;
+  const unpinned = !sn.spec.desired && !!sn.spec.fromConfig;
+  // First install from fromConfig, not probed yet: the agent applies as soon as it has probed.
+  if (unpinned && !st.probe) return !st.appliedHash;
+  const d = specDesired(sn);
+  if (!d?.handlers.length) return false;
+  // From fromConfig the agent applies only onto a node with nothing applied; a change waits for a pinned desired.
+  if (unpinned && st.appliedHash && st.appliedHash !== d.hash) return false;
+  return st.appliedHash !== d.hash && st.failedHash !== d.hash;
 }
 
 function agentCondition(sn: SandboxNode, type: string) {
@@ -125,7 +148,7 @@ export const ourLabels = (labels: Record<string, string>): Record<string, string
   Object.fromEntries(Object.entries(labels).filter(([k]) => isOurLabel(k)));
 
 const sameSpec = (a: SandboxNodeSpec, b: SandboxNodeSpec) =>
-  a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "");
+  a.action === b.action && a.proceed === b.proceed && a.configGeneration === b.configGeneration && (a.desired?.hash ?? "") === (b.desired?.hash ?? "") && canonical(a.fromConfig ?? null) === canonical(b.fromConfig ?? null);
 
 interface Candidate {
   name: string;
@@ -160,21 +183,28 @@ function summaryFor(sn: SandboxNode, desired: DesiredNode, config: SandboxConfig
   return { settled: false, summary: { name, state: "Pending", backend: general, reason: "WaitingForRollout", message: "waiting for a rollout slot (rollout.maxUnavailable)" } };
 }
 
-/** A selected node: install, keep, or roll out a changed config. */
+/**
+ * A selected node: install, keep, or roll out a changed config. A new SandboxNode carries
+ * fromConfig and the gate's proceed, so the agent computes desired itself (one write); desired is
+ * written into the spec only for a change after the node applied something (it pins the hash the
+ * gate let through), or when the spec already carries one.
+ */
 function planSelected(ctx: Ctx, name: string): NodePlan {
   const config = ctx.config!;
   const sn = ctx.snByName.get(name);
   const probe = sn?.status?.probe;
-  const desired = probe ? desiredNode(config.spec, probe) : undefined;
+  const desired = probe ? memo(config.spec, probe, desiredNode) : undefined;
   const generation = config.metadata.generation;
-  const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), ...(desired ? { desired } : {}) };
+  const pin = !!desired && (!!sn?.spec.desired || (!!sn?.status?.appliedHash && sn.status.appliedHash !== desired.hash));
+  const base: SandboxNodeSpec = { action: "Apply", proceed: false, ...(generation !== undefined ? { configGeneration: generation } : {}), fromConfig: desiredInputs(config.spec), ...(pin ? { desired } : {}) };
   if (!sn || !desired) {
     const summary: NodeSummary = { name, state: "Pending", reason: sn ? "WaitingForProbe" : "Creating", message: sn ? "waiting for the node agent to report status.probe" : "creating the SandboxNode" };
+    ctx.candidates.push({ name, kind: "apply", continuing: sn ? inProgress(sn) : false });
     return { name, spec: base, delete: false, labels: {}, summary, blockedBy: [] };
   }
   const { summary, settled } = summaryFor(sn, desired, config, probe!);
   // A settled node may keep proceed=true: there is nothing to do under this hash, and a new hash is always written with its own gate decision.
-  const spec = settled && desired.handlers.length ? { ...base, proceed: sn.spec.proceed && sn.spec.desired?.hash === desired.hash } : base;
+  const spec = settled && desired.handlers.length ? { ...base, proceed: sn.spec.proceed && specDesired(sn)?.hash === desired.hash } : base;
   if (!settled) ctx.candidates.push({ name, kind: "apply", continuing: inProgress(sn) });
   return { name, spec, delete: false, labels: verifiedLabels(sn, desired), summary, blockedBy: [] };
 }
@@ -186,7 +216,8 @@ function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
   const st = sn.status ?? {};
   const plan: NodePlan = { name, delete: false, labels: node ? {} : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
   if (!node) return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "NodeGone", message: "the Node no longer exists" } };
-  const neverApplied = !sn.spec.desired && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
+  // Nothing applied, and the agent could not have started (no desired, and no fromConfig it may act on).
+  const neverApplied = !sn.spec.desired && !(sn.spec.fromConfig && sn.spec.proceed) && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
   if (neverApplied || (sn.spec.action === "Revert" && st.phase === "Reverted" && !st.appliedHash)) {
     return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
   }
@@ -255,14 +286,22 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const sn = ctx.snByName.get(plan.name);
     if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
   }
-  // Every node with a SandboxNode runs the agent (it has to be there to apply and to revert).
-  for (const plan of plans.values()) if (plan.labels && !plan.delete) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
+  addAgentLabel(plans);
   const release = input.nodes.filter((n) => !plans.has(n.name) && Object.keys(ourLabels(n.labels)).length > 0).map((n) => n.name).sort();
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release };
 }
 
 const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);
+
+/**
+ * The agent label goes on a node as soon as it is selected, in the same pass that creates its
+ * SandboxNode (the agent DaemonSet runs only on nodes carrying it, DESIGN.md), and stays while the
+ * SandboxNode exists; runtime labels join it later, in one more patch, once the agent verified.
+ */
+function addAgentLabel(plans: Map<string, NodePlan>): void {
+  for (const plan of plans.values()) if (plan.labels && !plan.delete) plan.labels[AGENT_NODE_LABEL] = AGENT_NODE_LABEL_VALUE;
+}
 
 export function podList(pods: string[], max = 10): string {
   return pods.length <= max ? pods.join(", ") : `${pods.slice(0, max).join(", ")} and ${pods.length - max} more`;

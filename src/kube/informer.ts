@@ -1,12 +1,20 @@
 // A list+watch cache for one kind: lists, then watches from the list's resourceVersion;
-// restarts with backoff on any error (410 Gone means relist), relists periodically and treats
-// a watch that stays silent past idleMs as dead. Handlers get the key, never trust the event.
+// restarts with backoff on any error (410 Gone means relist), treats a watch that stays silent
+// past idleMs as dead, relists periodically only if asked. Handlers get the key, never the event.
 import { isGone, type KubeClient, type KubeObject, type ListOptions } from "./client.js";
 import { logger } from "../telemetry/logger.js";
 
-export interface InformerOptions extends Pick<ListOptions, "labelSelector" | "fieldSelector" | "namespace"> {
-  /** Full relist this often even when the watch is healthy (default 5 min). */
+export interface InformerOptions<T = KubeObject> extends Pick<ListOptions, "labelSelector" | "fieldSelector" | "namespace"> {
+  /**
+   * Full relist this often even when the watch is healthy; 0 or unset: never (a watch that ends
+   * is reopened from the last resourceVersion; only an error or 410 Gone relists).
+   */
   resyncMs?: number;
+  /**
+   * Applied to every object before it is cached (list, watch, upsert): keep only the fields the
+   * owner reads, so the cache of thousands of objects stays small (e.g. drop managedFields).
+   */
+  transform?: (obj: T) => T;
   /** Server-side watch timeout; the watch is reopened after it (default 240 s). */
   watchTimeoutSeconds?: number;
   /** A watch with no event or bookmark for this long is considered dead (default watch timeout + 30 s). */
@@ -44,7 +52,7 @@ export class Informer<T extends KubeObject> {
   constructor(
     private readonly client: KubeClient,
     readonly kind: string,
-    private readonly opts: InformerOptions = {},
+    private readonly opts: InformerOptions<T> = {},
   ) {
     this.log = logger("informer", { kind, selector: opts.labelSelector });
   }
@@ -74,11 +82,16 @@ export class Informer<T extends KubeObject> {
    * Puts an object we just wrote (the apiserver's answer) into the cache so the next reconcile
    * does not act on the copy from before our own write; older copies never replace newer ones.
    */
-  upsert(obj: T): void {
+  upsert(written: T): void {
+    const obj = this.transform(written);
     const key = keyOf(obj);
     const old = this.cache.get(key);
     if (old && !newer(obj.metadata.resourceVersion, old.metadata.resourceVersion)) return;
     this.cache.set(key, obj);
+  }
+
+  private transform(obj: T): T {
+    return this.opts.transform ? this.opts.transform(obj) : obj;
   }
 
   forget(key: string): void {
@@ -118,7 +131,8 @@ export class Informer<T extends KubeObject> {
   /** Replaces the cache with a fresh list and emits the differences. */
   private replace(items: T[]): void {
     const seen = new Set<string>();
-    for (const item of items) {
+    for (const listed of items) {
+      const item = this.transform(listed);
       const key = keyOf(item);
       seen.add(key);
       const old = this.cache.get(key);
@@ -141,11 +155,13 @@ export class Informer<T extends KubeObject> {
   private async run(signal: AbortSignal): Promise<void> {
     const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240;
     const idleMs = this.opts.idleMs ?? (timeoutSeconds + 30) * 1000;
-    const resyncMs = this.opts.resyncMs ?? 300_000;
+    const resyncMs = this.opts.resyncMs || Infinity;
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const list = await this.client.list<T>(this.kind, this.opts);
+        const { labelSelector, fieldSelector, namespace } = this.opts;
+        const sel = { labelSelector, fieldSelector, namespace };
+        const list = await this.client.list<T>(this.kind, sel);
         this.replace(list.items);
         let rv = list.metadata.resourceVersion;
         const listedAt = Date.now();
@@ -155,12 +171,12 @@ export class Informer<T extends KubeObject> {
           const remaining = Math.max(1, Math.ceil((resyncMs - (Date.now() - listedAt)) / 1000));
           await this.client.watch<T>(
             this.kind,
-            { ...this.opts, resourceVersion: rv, timeoutSeconds: Math.min(timeoutSeconds, remaining), idleMs, signal },
+            { ...sel, resourceVersion: rv, timeoutSeconds: Math.min(timeoutSeconds, remaining), idleMs, signal },
             (ev) => {
               this.lastEventAt = Date.now();
-              const obj = ev.object;
-              if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
+              if (ev.object.metadata?.resourceVersion) rv = ev.object.metadata.resourceVersion;
               if (ev.type === "BOOKMARK") return;
+              const obj = this.transform(ev.object);
               const key = keyOf(obj);
               const old = this.cache.get(key);
               if (ev.type === "DELETED") {

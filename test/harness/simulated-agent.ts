@@ -4,6 +4,7 @@
 import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, BACKENDS, SANDBOXNODE_KIND, type Backend, type Condition, type Probe, type SandboxNode, type SandboxNodeStatus } from "../../src/api/index.js";
 import { KubeClient, type KubeObject } from "../../src/kube/client.js";
 import { Informer } from "../../src/kube/informer.js";
+import { specDesiredFor } from "../../src/render/desired-node.js";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 type SN = SandboxNode & KubeObject;
@@ -19,9 +20,11 @@ export interface SimulatedAgentOptions {
   silent?: (node: string) => boolean;
   /**
    * Act like the DaemonSet's nodeSelector: answer only on Nodes that carry the agent label
-   * (AGENT_NODE_LABEL), so a label removed too early stalls the revert as it would for real.
+   * (AGENT_NODE_LABEL), so a label set too late or removed too early stalls as it would for real.
    */
   requireAgentLabel?: boolean;
+  /** Informer relist period (default 30 s; 0 = never, as the controller runs). */
+  resyncMs?: number;
 }
 
 export function probeFor(usable: Backend[]): Probe {
@@ -61,7 +64,7 @@ export class SimulatedAgent {
     readonly client: KubeClient,
     private readonly opts: SimulatedAgentOptions,
   ) {
-    this.informer = new Informer<SN>(client, SANDBOXNODE_KIND, { resyncMs: 30_000 });
+    this.informer = new Informer<SN>(client, SANDBOXNODE_KIND, { resyncMs: opts.resyncMs ?? 30_000 });
     this.informer.on((sn, _old, deleted) => {
       if (!deleted) void this.react(sn.metadata.name);
     });
@@ -144,7 +147,9 @@ export class SimulatedAgent {
       await this.writeStatus(sn, { probe: probeFor(this.opts.usable?.(name) ?? ["gvisor"]), phase: "Waiting", appliedHash: "", conditions: [cond("Ready", "False", "WaitingForRollout", "probed; waiting for proceed", gen)] });
       return true;
     }
-    const { action, proceed, desired } = sn.spec;
+    const { action, proceed } = sn.spec;
+    // As the agent does (src/agent/loop.ts): spec.desired, or desired from spec.fromConfig and the probe while nothing is applied.
+    const desired = sn.spec.desired || !st.appliedHash ? specDesiredFor(sn.spec, st.probe) : undefined;
     if (action === "Revert" && proceed && !(st.phase === "Reverted" && !st.appliedHash)) {
       await this.work(name, () => this.writeStatus(sn, { ...st, phase: "Reverted", appliedHash: "", failedHash: undefined, handlers: [], conditions: [cond("Ready", "False", "Reverted", "the node runs none of our configuration", gen)] }));
       this.log.push({ node: name, action: "Revert", at: Date.now() });

@@ -76,7 +76,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     }
     const ds = await client.get<Obj>("DaemonSet", AGENT, NAMESPACE);
     const podSpec = (ds.spec as { template: { spec: Record<string, unknown> } }).template.spec;
-    assert.deepEqual(podSpec.nodeSelector, { "sandboxing.dev/agent": "true", "kubernetes.io/os": "linux" });
+    assert.deepEqual(podSpec.nodeSelector, { "sandboxing.dev/agent": "true", "kubernetes.io/os": "linux" }, "only nodes the controller selected (DESIGN.md: DaemonSet on selected nodes)");
     assert.equal(podSpec.priorityClassName, "system-node-critical");
     assert.equal(podSpec.hostPID, true, "the agent needs the host's PID 1 (nsenter ... systemctl) and /proc (runtime discovery)");
     const dep = await client.get<Obj>("Deployment", CONTROLLER, NAMESPACE);

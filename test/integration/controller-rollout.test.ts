@@ -6,6 +6,7 @@ import type { KubeObject } from "../../src/kube/client.js";
 import type { Registry } from "prom-client";
 import { newRegistry, startHttpServer } from "../../src/telemetry/index.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
+import { specDesiredFor } from "../../src/render/desired-node.js";
 import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 type RC = KubeObject & { handler: string; overhead: { podFixed: Record<string, string> }; scheduling: { nodeSelector: Record<string, string> } };
@@ -56,10 +57,10 @@ describe("controller rollout on a real apiserver", () => {
     for (const sn of sns) {
       assert.equal(sn.metadata.labels?.["sandboxing.dev/config"], "cluster");
       assert.equal(sn.metadata.ownerReferences?.[0]?.kind, "Node");
-      assert.equal(sn.status?.appliedHash, sn.spec.desired?.hash);
+      assert.equal(sn.status?.appliedHash, specDesiredFor(sn.spec, sn.status?.probe)?.hash);
     }
     const n1 = sns.find((s) => s.metadata.name === "n1")!;
-    assert.deepEqual(n1.spec.desired?.handlers.map((h) => [h.name, h.backend, h.general ?? false]), [["sandboxed", "kata-qemu", true], ["kata", "kata-qemu", false], ["gvisor", "gvisor", false]]);
+    assert.deepEqual(specDesiredFor(n1.spec, n1.status?.probe)?.handlers.map((h) => [h.name, h.backend, h.general ?? false]), [["sandboxed", "kata-qemu", true], ["kata", "kata-qemu", false], ["gvisor", "gvisor", false]]);
 
     assert.deepEqual(await runtimeLabels(client, "n1"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.kata": "true", "sandboxing.dev/runtime.gvisor": "true" });
     assert.deepEqual(await runtimeLabels(client, "n2"), { "sandboxing.dev/runtime.sandboxed": "true", "sandboxing.dev/runtime.gvisor": "true" });
@@ -139,7 +140,8 @@ describe("controller rollout on a real apiserver", () => {
     agent = await startAgent(env, { usable: () => ["kata-qemu", "gvisor"], delayMs: 40 });
     await client.create(configObject({ runtimes: { allowed: ["kata-qemu", "gvisor"] }, rollout: { maxUnavailable: "50%" } }));
     const first = await waitReady(client, 4);
-    const hash1 = (await client.get<SNode>("SandboxNode", "v1")).spec.desired?.hash;
+    const v1 = await client.get<SNode>("SandboxNode", "v1");
+    const hash1 = specDesiredFor(v1.spec, v1.status?.probe)?.hash;
     agent.resetMaxConcurrent();
     await client.mergePatch("SandboxConfig", "cluster", { spec: { variants: [{ name: "kata-big", backend: "kata-qemu", vcpus: 4, memory: "4Gi" }] } });
     await eventually("new generation rolled out", async () => {
@@ -147,8 +149,8 @@ describe("controller rollout on a real apiserver", () => {
       return c && c.metadata.generation! > first.metadata.generation! && c.status?.observedGeneration === c.metadata.generation && cond(c, "Ready")?.status === "True" && c.status?.counts?.ready === 4 ? c : null;
     });
     const sn = await client.get<SNode>("SandboxNode", "v1");
-    assert.notEqual(sn.spec.desired?.hash, hash1);
-    assert.deepEqual(sn.spec.desired?.handlers.find((h) => h.name === "kata-big"), { name: "kata-big", backend: "kata-qemu", kata: { vcpus: 4, memoryMiB: 4096 } });
+    assert.notEqual(specDesiredFor(sn.spec, sn.status?.probe)?.hash, hash1);
+    assert.deepEqual(specDesiredFor(sn.spec, sn.status?.probe)?.handlers.find((h) => h.name === "kata-big"), { name: "kata-big", backend: "kata-qemu", kata: { vcpus: 4, memoryMiB: 4096 } });
     assert.ok(agent.maxConcurrent <= 2, `50% of 4 nodes = 2 at once, saw ${agent.maxConcurrent}`);
     assert.equal((await runtimeLabels(client, "v3"))["sandboxing.dev/runtime.kata-big"], "true");
     const rc = await client.get<RC>("RuntimeClass", "kata-big");
@@ -169,7 +171,7 @@ describe("controller rollout on a real apiserver", () => {
     assert.match(cond(c, "Degraded")?.message ?? "", /i1: none of the allowed runtimes can run here: kata-qemu: installed, not usable/);
     assert.deepEqual(c.status?.nodes?.map((n) => n.state), ["Degraded", "Degraded"]);
     const sn = await client.get<SNode>("SandboxNode", "i1");
-    assert.deepEqual(sn.spec.desired?.handlers, []);
+    assert.deepEqual(specDesiredFor(sn.spec, sn.status?.probe)?.handlers, []);
     assert.equal(sn.spec.proceed, false);
   });
 

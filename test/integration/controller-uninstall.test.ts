@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/client.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
+import { specDesiredFor } from "../../src/render/desired-node.js";
 import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, deletePodNow, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, sandboxedPod, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 async function nothingLeft(env: Env, nodes: string[]): Promise<void> {
@@ -119,7 +120,7 @@ describe("controller uninstall on a real apiserver", () => {
     await eventually("every node applied under the new config and labelled", async () => {
       for (const n of nodes) {
         const sn = await client.get<SNode>("SandboxNode", n);
-        if (sn.spec.action !== "Apply" || sn.status?.appliedHash !== sn.spec.desired?.hash) return false;
+        if (sn.spec.action !== "Apply" || sn.status?.appliedHash !== specDesiredFor(sn.spec, sn.status?.probe)?.hash) return false;
         if ((await runtimeLabels(client, n))["sandboxing.dev/runtime.sandboxed"] !== "true") return false;
       }
       return true;

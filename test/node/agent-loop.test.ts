@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { SandboxNode } from "../../src/api/sandboxnode.js";
 import { KubeClient, type KubeObject } from "../../src/kube/client.js";
+import { desiredNode, type DesiredInputs } from "../../src/render/desired-node.js";
 import { eventually, installCrds } from "../harness/cluster.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
@@ -125,6 +126,31 @@ describe("agent process <-> SandboxNode on a real apiserver, real containerd 1.6
     assert.equal(cond(o, "Ready")?.reason, "Reverted");
     assert.ok(readFileSync(c.configPath).equals(original));
     assert.equal(existsSync(join(root, "opt/sandbox-operator/bin/runsc")), false);
+  });
+
+  it("first-install form: no desired, fromConfig + proceed -> the agent computes desired from its probe and applies it; a later fromConfig change waits for a pinned desired", async () => {
+    const fromConfig: DesiredInputs = { runtimes: { allowed: ["gvisor"] }, runtimeClassName: "sandboxed", logLevel: "info" };
+    const restarts = c.restarts();
+    await kube.mergePatch("SandboxNode", NODE, { spec: { action: "Apply", proceed: true, desired: null, fromConfig } });
+    const o = await eventually("agent reports Applied", async () => {
+      const x = await get();
+      return x.status?.phase === "Applied" && x;
+    }, 90_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${agentLog}`));
+    const expected = desiredNode(fromConfig, o.status!.probe!);
+    assert.equal(o.spec.desired, undefined);
+    assert.equal(o.status!.appliedHash, expected.hash, "the hash the controller computes from the reported probe");
+    assert.deepEqual(o.status!.handlers!.map((h) => [h.name, h.verified]), [["sandboxed", true], ["gvisor", true]]);
+    assert.match(readFileSync(c.configPath, "utf8"), /runtimes\.sandboxed\]/);
+    assert.equal(c.restarts(), restarts + 1);
+
+    await kube.mergePatch("SandboxNode", NODE, { spec: { fromConfig: { ...fromConfig, logLevel: "debug" } } });
+    const waiting = await eventually("agent reports Waiting for a pinned desired", async () => {
+      const x = await get();
+      return x.status?.phase === "Waiting" && x;
+    }, 60_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${agentLog}`));
+    assert.equal(waiting.status!.appliedHash, expected.hash, "still runs what it applied");
+    assert.match(cond(waiting, "Ready")!.message, /spec\.desired/);
+    assert.equal(c.restarts(), restarts + 1, "nothing changed on the node");
   });
 
   it("a node without any CRI runtime reports Degraded=True RuntimeNotFound", async () => {
