@@ -42,7 +42,7 @@ interface EventObject extends KubeObject {
 /** Waiting reasons that mean the node cannot get the verification image. */
 const IMAGE_PULL = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
 /** Waiting reasons that will not clear by themselves: report them at once instead of timing out. */
-const STUCK = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
+const STUCK = new Set([...IMAGE_PULL, "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
 /** Kubelet events that mean the handler itself is broken (no such runtime, shim failed). */
 const FATAL_EVENTS = new Set(["FailedCreatePodSandBox"]);
 /**

@@ -27,7 +27,7 @@ export function desiredInputs(spec: Inputs): DesiredInputs {
     ...(variants.length ? { variants } : {}),
     ...(spec.allowedSandboxAnnotations?.length ? { allowedSandboxAnnotations: [...spec.allowedSandboxAnnotations].sort() } : {}),
     logLevel: spec.logLevel ?? "info",
-    ...(spec.verification && Object.keys(spec.verification).length ? { verification: verificationOf(spec.verification) } : {}),
+    ...verificationOf(spec.verification),
   };
 }
 
@@ -62,11 +62,15 @@ export function desiredHandlers(spec: Inputs, probe: Probe): DesiredHandler[] {
   return handlers;
 }
 
-function verificationOf(v: NonNullable<SandboxConfigSpec["verification"]>): NonNullable<DesiredNode["verification"]> {
+/** `{ verification }` with only the fields set (secrets sorted), or `{}` when nothing is set. */
+function verificationOf(v: SandboxConfigSpec["verification"]): Pick<DesiredNode, "verification"> {
+  if (!v || !Object.keys(v).length) return {};
   return {
-    ...(v.image ? { image: v.image } : {}),
-    ...(v.imagePullPolicy ? { imagePullPolicy: v.imagePullPolicy } : {}),
-    ...(v.imagePullSecrets?.length ? { imagePullSecrets: [...v.imagePullSecrets].sort() } : {}),
+    verification: {
+      ...(v.image ? { image: v.image } : {}),
+      ...(v.imagePullPolicy ? { imagePullPolicy: v.imagePullPolicy } : {}),
+      ...(v.imagePullSecrets?.length ? { imagePullSecrets: [...v.imagePullSecrets].sort() } : {}),
+    },
   };
 }
 
@@ -91,7 +95,7 @@ export function desiredNode(spec: Inputs, probe: Probe): DesiredNode {
     allowedAnnotations: [...(spec.allowedSandboxAnnotations ?? [])].sort(),
     logLevel: spec.logLevel ?? "info",
     // Only when set: a node's hash (and so whether it re-applies) stays as it was for configs without it.
-    ...(spec.verification && Object.keys(spec.verification).length ? { verification: verificationOf(spec.verification) } : {}),
+    ...verificationOf(spec.verification),
   };
   return { hash: desiredHash(body), ...body };
 }
