@@ -20,7 +20,7 @@ import {
 /**
  * OLM cannot ship the empty webhook configurations `sandboxctl install` creates (not a bundle
  * kind), so under OLM the webhook creates them itself with server-side apply. Create cannot be
- * limited by name; patch/update stay limited to the two named objects (WEBHOOK_RULES).
+ * limited by name; patch stays limited to the two named objects (WEBHOOK_RULES).
  */
 export const OLM_WEBHOOK_CREATE_RULE: PolicyRule = {
   apiGroups: ["admissionregistration.k8s.io"],

@@ -117,7 +117,6 @@ function rbac(component: Component, name: string, version: string, clusterRules:
 }
 
 const READ = ["get", "list", "watch"];
-const WRITE = ["create", "update", "patch", "delete"];
 
 /**
  * The controller: reconciles configs, nodes, SandboxNodes, RuntimeClasses; elects a leader. RBAC
@@ -125,18 +124,21 @@ const WRITE = ["create", "update", "patch", "delete"];
  * (render-policies.ts) keeps its Node patches to our labels and its writes to objects labelled ours.
  */
 export const CONTROLLER_RULES: Rule[] = [
-  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: [...READ, "update", "patch"] },
-  { apiGroups: [GROUP], resources: ["sandboxconfigs/status"], verbs: ["get", "update", "patch"] },
+  // Every verb here is one the code uses: the cluster tier compares these roles with the apiserver's
+  // audit log of the components' requests (test/cluster/rbac-use.suite.ts). Informers list + watch;
+  // server-side apply is patch, and create when the object is new.
+  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: ["list", "watch", "patch"] },
+  { apiGroups: [GROUP], resources: ["sandboxconfigs/status"], verbs: ["patch"] },
+  // OpenShift's OwnerReferencesPermissionEnforcement: SandboxNodes block their SandboxConfig's deletion.
   { apiGroups: [GROUP], resources: ["sandboxconfigs/finalizers"], verbs: ["update"] },
-  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: [...READ, ...WRITE] },
-  { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["get"] },
-  { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
-  // Uninstall waits while pods use our RuntimeClasses and names them.
-  { apiGroups: [""], resources: ["pods"], verbs: READ },
-  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: [...READ, ...WRITE] },
-  { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: ["list", "watch", "create", "patch", "delete"] },
+  { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch", "patch"] },
+  // Uninstall waits while pods use our RuntimeClasses and names them (a list per node).
+  { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+  { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: ["list", "watch", "create", "patch", "delete"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   // OpenShift path (issue 6): MachineConfig rendering and pool tracking, platform detection.
-  { apiGroups: ["machineconfiguration.openshift.io"], resources: ["machineconfigs", "machineconfigpools"], verbs: [...READ, ...WRITE] },
+  { apiGroups: ["machineconfiguration.openshift.io"], resources: ["machineconfigs", "machineconfigpools"], verbs: ["get", "create", "patch", "delete"] },
   { apiGroups: ["config.openshift.io"], resources: ["infrastructures"], verbs: ["get"] },
 ];
 export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
@@ -150,8 +152,8 @@ export const CONTROLLER_NAMESPACE_RULES: Rule[] = [
  * for a cluster-scoped object shared by every agent; the ValidatingAdmissionPolicy below does.
  */
 export const AGENT_RULES: Rule[] = [
-  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: READ },
-  { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["update", "patch"] },
+  { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: ["list", "watch"] },
+  { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["patch"] },
   // OpenShift: admit the agent's pods under the built-in privileged SCC (docs/install-openshift.md).
   { apiGroups: ["security.openshift.io"], resources: ["securitycontextconstraints"], verbs: ["use"], resourceNames: [AGENT_SCC] },
 ];
@@ -164,13 +166,13 @@ export const AGENT_NAMESPACE_RULES: Rule[] = [
 
 /** The webhook: reads what its policy needs, keeps its certificate and caBundle current. */
 export const WEBHOOK_RULES: Rule[] = [
-  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: READ },
+  { apiGroups: [GROUP], resources: ["sandboxconfigs"], verbs: ["list", "watch"] },
   { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: READ },
-  { apiGroups: [""], resources: ["namespaces"], verbs: READ },
+  // Its caBundle, by server-side apply onto the configurations the install manifests created.
   {
     apiGroups: ["admissionregistration.k8s.io"],
     resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
-    verbs: [...READ, "patch", "update"],
+    verbs: ["patch"],
     resourceNames: [WEBHOOK_CONFIGURATION],
   },
 ];

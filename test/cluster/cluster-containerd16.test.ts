@@ -2,6 +2,7 @@
 // node basics and the operator installed as a user installs it, on their own cluster.
 import { basicsSuite } from "./basics.suite.js";
 import { operatorSuite } from "./operator.suite.js";
+import { rbacUseSuite } from "./rbac-use.suite.js";
 import { clusterTier } from "./tier.js";
 
-clusterTier("cluster tier on containerd 1.6", { containerd: "1.6" }, [basicsSuite, operatorSuite]);
+clusterTier("cluster tier on containerd 1.6", { containerd: "1.6" }, [basicsSuite, operatorSuite, rbacUseSuite]);

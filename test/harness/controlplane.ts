@@ -22,6 +22,8 @@ export interface ControlPlane {
   userKubeconfigText(user: string, groups?: string[], server?: string): Promise<string>;
   ca: CertificateAuthority;
   dir: string;
+  /** The apiserver's JSON audit log (Metadata level), when started with `auditUserGroups`. */
+  auditLogPath?: string;
   pids: number[];
   ports: number[];
   stop(): Promise<void>;
@@ -36,6 +38,8 @@ export interface ControlPlaneOptions {
   scheduler?: boolean;
   /** Serve real nodes and pods (the cluster tier) instead of API clients only; see ClusterNetwork. */
   cluster?: ClusterNetwork;
+  /** Write an audit log (Metadata level, no request bodies) of the requests made by these user groups only. */
+  auditUserGroups?: string[];
 }
 
 /**
@@ -145,6 +149,14 @@ function kubeconfigYaml(url: string, caPem: string, user: string, certPem: strin
   });
 }
 
+/** Audit flags: one JSON line per request stage of the given groups, and every write of RBAC objects (by anyone). */
+function auditArgs(dir: string, groups: string[] | undefined): string[] {
+  if (!groups?.length) return [];
+  const policy = join(dir, "audit-policy.yaml");
+  writeFileSync(policy, JSON.stringify({ apiVersion: "audit.k8s.io/v1", kind: "Policy", omitStages: ["RequestReceived"], rules: [{ level: "Metadata", userGroups: groups }, { level: "Metadata", verbs: ["create", "patch", "update", "delete"], resources: [{ group: "rbac.authorization.k8s.io" }] }, { level: "None" }] }));
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${join(dir, "audit.log")}`, "--audit-log-format=json", "--audit-log-maxbackup=0"];
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const [etcdBin, apiserverBin] = [await ensureBinary("etcd"), await ensureBinary("kube-apiserver")];
   const kcmBin = opts.controllerManager ? await ensureBinary("kube-controller-manager") : undefined;
@@ -228,6 +240,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           ]
         : // API-only: no pods get tokens mounted, and no Service routes to the apiserver.
           ["--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none"]),
+      ...auditArgs(dir, opts.auditUserGroups),
       ...(opts.apiserverArgs ?? []),
     ], dir);
     children.push(apiserver);
@@ -268,6 +281,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       kubeconfigPath,
       ca,
       dir,
+      ...(opts.auditUserGroups?.length ? { auditLogPath: join(dir, "audit.log") } : {}),
       ports,
       pids: children.map((c) => c.pid!),
       kubeConfig() {

@@ -14,6 +14,7 @@ import { buildImageArchive, PAUSE_IMAGES, TEST_IMAGE } from "./images.js";
 import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, NODE_RUNSC_SHIM_16, nodeFiles, type NodeSettings } from "./node-config.js";
 import { startNodeContainer, type Bind, type NodeContainer } from "./node-container.js";
 import { ensureNodeRootfs } from "./node-rootfs.js";
+import { NAMESPACE } from "../../src/manifests/names.js";
 import { startRegistry, type Registry } from "./registry.js";
 
 export const SERVICE_CIDR = "10.96.0.0/16";
@@ -113,7 +114,8 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     const images = { pause: await registry.push(archive, "pause", { ref: PAUSE_IMAGES[0] }), busybox: await registry.push(archive, "busybox", { ref: TEST_IMAGE, tag: "1" }) };
     log(`registry ${registry.host}: ${images.pause}, ${images.busybox}`);
 
-    const cp = await startControlPlane({ controllerManager: true, scheduler: true, cluster: { advertiseAddress: nodeIP, serviceCIDR: SERVICE_CIDR, clusterCIDR: CLUSTER_CIDR } });
+    // The operator's service accounts are audited: the tier checks their roles against what they used.
+    const cp = await startControlPlane({ controllerManager: true, scheduler: true, cluster: { advertiseAddress: nodeIP, serviceCIDR: SERVICE_CIDR, clusterCIDR: CLUSTER_CIDR }, auditUserGroups: [`system:serviceaccounts:${NAMESPACE}`] });
     cleanups.push(() => cp.stop());
     const apiURL = `https://${nodeIP}:${new URL(cp.url).port}`;
     log(`control plane ${cp.url} (advertised ${apiURL}) in ${Date.now() - t0} ms`);

@@ -157,7 +157,8 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       [CONTROLLER, { verb: "update", group: "sandboxing.dev", resource: "sandboxnodes", subresource: "status" }, false],
       [CONTROLLER, { verb: "get", group: "", resource: "secrets", namespace: NAMESPACE }, false],
       [CONTROLLER, { verb: "delete", group: "", resource: "pods", namespace: "default" }, false],
-      [AGENT, { verb: "get", group: "sandboxing.dev", resource: "sandboxnodes" }, true],
+      [AGENT, { verb: "watch", group: "sandboxing.dev", resource: "sandboxnodes" }, true],
+      [AGENT, { verb: "update", group: "sandboxing.dev", resource: "sandboxnodes", subresource: "status" }, false],
       [AGENT, { verb: "patch", group: "sandboxing.dev", resource: "sandboxnodes", subresource: "status" }, true],
       [AGENT, { verb: "patch", group: "sandboxing.dev", resource: "sandboxnodes" }, false],
       [AGENT, { verb: "create", group: "sandboxing.dev", resource: "sandboxnodes" }, false],
@@ -176,7 +177,10 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       [WEBHOOK, { verb: "create", group: "", resource: "secrets", namespace: "default" }, false],
       [WEBHOOK, { verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WEBHOOK_CONFIGURATION }, true],
       [WEBHOOK, { verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }, false],
-      [WEBHOOK, { verb: "list", group: "", resource: "namespaces" }, true],
+      [WEBHOOK, { verb: "list", group: "", resource: "namespaces" }, false],
+      [WEBHOOK, { verb: "update", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WEBHOOK_CONFIGURATION }, false],
+      [CONTROLLER, { verb: "get", group: "", resource: "pods", namespace: "default" }, false],
+      [CONTROLLER, { verb: "update", group: "node.k8s.io", resource: "runtimeclasses" }, false],
       [WEBHOOK, { verb: "update", group: "sandboxing.dev", resource: "sandboxconfigs" }, false],
     ];
     for (const [sa, attrs, expected] of cases) {
@@ -215,7 +219,7 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
       await assert.rejects(unbound.mergePatch("SandboxNode", "node-a", heartbeat("Waiting"), { subresource: "status" }), denied(new RegExp(`${NODE_CLAIM.replace(/\./g, "\\.")} is missing`)));
       await assert.rejects(agentA.mergePatch("SandboxNode", "node-a", { spec: { proceed: true } }), denied(/cannot patch resource "sandboxnodes"/), "RBAC: the agent never writes spec");
       await assert.rejects(agentA.create(sandboxNode("node-c") as KubeObject), denied(/cannot create resource "sandboxnodes"/));
-      assert.equal((await agentA.get<Obj>("SandboxNode", "node-b")).metadata.name, "node-b", "reads are cluster-wide (documented)");
+      assert.deepEqual((await agentA.list<Obj>("SandboxNode", { fieldSelector: "metadata.name=node-b" })).items.map((o) => o.metadata.name), ["node-b"], "reads (list/watch) are cluster-wide (documented)");
       await assert.rejects(controller.mergePatch("SandboxNode", "node-a", heartbeat("Applied"), { subresource: "status" }), denied(/cannot patch resource "sandboxnodes\/status"/));
       await client.mergePatch("SandboxNode", "node-b", heartbeat("Probing"), { subresource: "status" });
       assert.ok(await client.getOrNull("ValidatingAdmissionPolicy", AGENT_NODE_POLICY));

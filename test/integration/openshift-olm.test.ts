@@ -53,7 +53,7 @@ const NEEDS: Record<string, Access[]> = {
     { verb: "create", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations" },
     { verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: WEBHOOK_CONFIGURATION },
     { verb: "watch", group: "sandboxing.dev", resource: "sandboxconfigs" },
-    { verb: "list", resource: "namespaces" },
+    { verb: "get", group: "node.k8s.io", resource: "runtimeclasses" },
     { verb: "update", resource: "secrets", name: `${WEBHOOK}-ca`, namespace: NAMESPACE },
   ],
   [AGENT]: [
@@ -78,6 +78,7 @@ const REFUSED: Record<string, Access[]> = {
     { verb: "get", resource: "secrets", name: "other", namespace: NAMESPACE },
     // Its CA Secret ships (empty) in the bundle: it may mint no Secret, a token Secret least of all (docs/security.md).
     { verb: "create", resource: "secrets", namespace: NAMESPACE },
+    { verb: "list", resource: "namespaces" },
   ],
   [AGENT]: [
     { verb: "use", group: "security.openshift.io", resource: "securitycontextconstraints", name: "anyuid", namespace: NAMESPACE },
