@@ -23,6 +23,8 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 export interface CelRule {
   rule: string;
   message: string;
+  /** A CEL string expression the apiserver shows instead of `message`: used to echo the refused value. */
+  messageExpression?: string;
   fieldPath?: string;
   reason?: "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueRequired" | "FieldValueDuplicate";
 }
@@ -71,12 +73,64 @@ export const Quantity = (options: SchemaOptions = {}) =>
     ...cel({ rule: "isQuantity(self)", message: "must be a Kubernetes quantity such as 512Mi, 2Gi or 250m" }),
   });
 
-const LABEL_KEY = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
-const LABEL_VALUE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+/** CEL for a string literal inside a messageExpression: the value quoted, so "" and spaces show. */
+const quoted = (expr: string) => `'"' + ${expr} + '"'`;
+
+/**
+ * A quantity within [min, max], e.g. guest memory 256Mi..4Ti: negative, zero or absurd sizes
+ * (-64Mi, 1e400, 100Ei) pass isQuantity() but break the RuntimeClass or the guest VM.
+ */
+export const BoundedQuantity = (min: string, max: string, example: string, options: SchemaOptions = {}) =>
+  Type.String({
+    maxLength: 32,
+    ...options,
+    ...cel({
+      rule: `isQuantity(self) && quantity(self).compareTo(quantity('${min}')) >= 0 && quantity(self).compareTo(quantity('${max}')) <= 0`,
+      message: `must be a Kubernetes quantity from ${min} to ${max}, such as ${example}`,
+      messageExpression: `${quoted("self")} + (isQuantity(self) ? ' is out of range' : ' is not a Kubernetes quantity') + ': use a quantity from ${min} to ${max}, such as ${example}'`,
+    }),
+  });
+
+/** A label key: optional DNS-subdomain prefix (<= 253) and a name part of 1-63 characters. */
+export const LABEL_KEY = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+export const LABEL_VALUE = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
+const LABEL_KEY_HELP = "a label key is an optional DNS subdomain prefix (at most 253 characters) and a slash, then a name of 1-63 letters, digits, dashes, underscores or dots that starts and ends with a letter or digit, such as node-role.kubernetes.io/worker";
+
+/** CEL: `expr` is a valid label key (the regex, and a prefix of at most 253 characters). */
+export const celLabelKey = (expr: string) => `${expr}.matches('${LABEL_KEY.replace(/\\/g, "\\\\")}') && (!${expr}.contains('/') || ${expr}.indexOf('/') <= 253)`;
+
+/** A map whose keys must be label keys and values strings; refusals show the offending key. */
+function labelMapRules(what: string): CelRule[] {
+  return [
+    {
+      rule: `self.all(k, ${celLabelKey("k")})`,
+      message: `every ${what} key must be a valid label key: ${LABEL_KEY_HELP}`,
+      messageExpression: `'key ' + ${quoted(`self.filter(k, !(${celLabelKey("k")}))[0]`)} + ' is not a valid label key: ${LABEL_KEY_HELP}'`,
+    },
+    {
+      rule: "self.all(k, type(self[k]) != null_type)",
+      message: `every ${what} value must be a string; use "" for an empty label value`,
+      messageExpression: `'key ' + ${quoted("self.filter(k, type(self[k]) == null_type)[0]")} + ' has value null, which would drop it and select more nodes; give it a string value ("" for an empty label value) or remove the key'`,
+    },
+  ];
+}
+
+/**
+ * A map of Node labels (label key -> label value), e.g. matchLabels or a RuntimeClass nodeSelector.
+ * Values are nullable so that `key: null` reaches the rule that refuses it: the apiserver would
+ * otherwise prune it before validation, and `{key: null}` would be stored as `{}` (every node).
+ */
+export const LabelMap = (options: SchemaOptions = {}, what = "label") =>
+  Type.Record(Type.String({ maxLength: 317 }), Type.String({ pattern: LABEL_VALUE, maxLength: 63, nullable: true }), { ...options, "x-kubernetes-validations": labelMapRules(what) });
 
 export const LabelSelectorRequirement = Type.Object(
   {
-    key: Type.String({ pattern: LABEL_KEY, maxLength: 317, description: "The label key the selector applies to." }),
+    key: Type.String({
+      pattern: LABEL_KEY,
+      maxLength: 317,
+      description: "The label key the selector applies to.",
+      ...cel({ rule: celLabelKey("self"), message: `must be a valid label key: ${LABEL_KEY_HELP}`, messageExpression: `${quoted("self")} + ' is not a valid label key: ${LABEL_KEY_HELP}'` }),
+    }),
     operator: StringEnum(["In", "NotIn", "Exists", "DoesNotExist"] as const),
     values: Type.Optional(Type.Array(Type.String({ pattern: LABEL_VALUE, maxLength: 63 }), { maxItems: 64 })),
   },
@@ -91,10 +145,7 @@ export const LabelSelectorRequirement = Type.Object(
 export const LabelSelector = Type.Object(
   {
     matchLabels: Type.Optional(
-      Type.Record(Type.String(), Type.String({ pattern: LABEL_VALUE, maxLength: 63 }), {
-        ...cel({ rule: "self.all(k, k.matches('" + LABEL_KEY.replace(/\\/g, "\\\\") + "'))", message: "every matchLabels key must be a valid label key such as node-role.kubernetes.io/worker" }),
-        maxProperties: 64,
-      }),
+      LabelMap({ maxProperties: 64 }, "matchLabels"),
     ),
     matchExpressions: Type.Optional(Type.Array(LabelSelectorRequirement, { maxItems: 32 })),
   },
@@ -102,13 +153,41 @@ export const LabelSelector = Type.Object(
 );
 export type LabelSelector = Static<typeof LabelSelector>;
 
-export const Toleration = Type.Object({
-  key: Type.Optional(Type.String({ maxLength: 317 })),
-  operator: Type.Optional(StringEnum(["Exists", "Equal"] as const)),
-  value: Type.Optional(Type.String({ maxLength: 63 })),
-  effect: Type.Optional(StringEnum(["NoSchedule", "PreferNoSchedule", "NoExecute"] as const)),
-  tolerationSeconds: Type.Optional(Type.Integer()),
-});
+/** core/v1 Toleration, with the rules core validation applies to Pods and RuntimeClasses (we copy it into both). */
+export const Toleration = Type.Object(
+  {
+    key: Type.Optional(Type.String({ maxLength: 317 })),
+    operator: Type.Optional(StringEnum(["Exists", "Equal"] as const)),
+    value: Type.Optional(Type.String({ pattern: LABEL_VALUE, maxLength: 63 })),
+    effect: Type.Optional(StringEnum(["NoSchedule", "PreferNoSchedule", "NoExecute"] as const)),
+    tolerationSeconds: Type.Optional(Type.Integer()),
+  },
+  cel(
+    {
+      rule: `!has(self.key) || self.key == '' || (${celLabelKey("self.key")})`,
+      message: `key must be a valid label key: ${LABEL_KEY_HELP}`,
+      messageExpression: `'key ' + ${quoted("self.key")} + ' is not a valid label key: ${LABEL_KEY_HELP}'`,
+      fieldPath: ".key",
+    },
+    {
+      rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+      message: "an empty key tolerates every taint only with operator: Exists; set a key or operator: Exists",
+      fieldPath: ".operator",
+    },
+    {
+      rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: "operator Exists matches any value; remove value or use operator: Equal",
+      messageExpression: `'value ' + ${quoted("self.value")} + ' must be empty with operator: Exists (it matches any value); remove value or use operator: Equal'`,
+      fieldPath: ".value",
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: "tolerationSeconds applies only to effect NoExecute; remove it or set effect: NoExecute",
+      messageExpression: `'tolerationSeconds applies only to effect NoExecute, not ' + (has(self.effect) ? ${quoted("self.effect")} : 'an unset effect') + '; remove it or set effect: NoExecute'`,
+      fieldPath: ".tolerationSeconds",
+    },
+  ),
+);
 export type Toleration = Static<typeof Toleration>;
 
 /** metav1.Condition, as the apiserver defines it. */
@@ -130,8 +209,8 @@ export const Conditions = Type.Array(Condition, {
 
 export const ResourceOverhead = Type.Object(
   {
-    cpu: Type.Optional(Quantity({ description: "CPU the sandbox itself uses per pod, e.g. 250m." })),
-    memory: Type.Optional(Quantity({ description: "Memory the sandbox itself uses per pod, e.g. 320Mi." })),
+    cpu: Type.Optional(BoundedQuantity("0", "64", "250m", { description: "CPU the sandbox itself uses per pod, e.g. 250m (0 to 64)." })),
+    memory: Type.Optional(BoundedQuantity("0", "64Gi", "320Mi", { description: "Memory the sandbox itself uses per pod, e.g. 320Mi (0 to 64Gi)." })),
   },
   { description: "Per-pod overhead charged to pods of this RuntimeClass (RuntimeClass overhead.podFixed)." },
 );

@@ -1,13 +1,14 @@
 // SandboxConfig: what the admin wants (which nodes, which runtimes, classes, rollout, uninstall,
 // pod policy). One schema is the source of the TS type, the CRD and the controller's validation.
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type SchemaOptions, type Static } from "@sinclair/typebox";
 import {
   VerificationImage,
   BACKENDS,
   Conditions,
   DnsLabel,
+  BoundedQuantity,
+  LabelMap,
   LabelSelector,
-  Quantity,
   ResourceOverhead,
   StringEnum,
   Toleration,
@@ -40,7 +41,7 @@ export const VfioPassthrough = Type.Object(
     }),
     port: Type.Optional(StringEnum(VFIO_PORTS, { default: "root-port", description: "The PCIe port Kata plugs the device into; Cloud Hypervisor supports only root-port." })),
     rootPorts: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: "Kata pcie_root_port: root ports QEMU creates up front, one per device to hot-plug (needed for large-BAR devices such as GPUs)." })),
-    nodeSelector: Type.Record(Type.String({ minLength: 1, maxLength: 317 }), Type.String({ maxLength: 63 }), {
+    nodeSelector: LabelMap({
       minProperties: 1,
       maxProperties: 16,
       description: "Labels only the nodes with the device carry (e.g. feature.node.kubernetes.io/pci-10de.present: \"true\"); the variant's RuntimeClass schedules onto them only.",
@@ -50,18 +51,32 @@ export const VfioPassthrough = Type.Object(
 );
 export type VfioPassthrough = Static<typeof VfioPassthrough>;
 
+/** Longest class name whose node label `sandboxing.dev/runtime.<name>` is a valid label key (63-character name part). */
+export const MAX_CLASS_NAME = 63 - "runtime.".length;
+
+/** A RuntimeClass / CRI handler name we publish: a DNS label short enough for its node label. */
+const ClassName = (options: SchemaOptions) =>
+  DnsLabel({
+    ...options,
+    ...cel({
+      rule: `size(self) <= ${MAX_CLASS_NAME}`,
+      message: `must be at most ${MAX_CLASS_NAME} characters: the node label sandboxing.dev/runtime.<name> allows no more`,
+      messageExpression: `'"' + self + '" is longer than ${MAX_CLASS_NAME} characters, the most that fit in the node label sandboxing.dev/runtime.<name>'`,
+    }),
+  });
+
 const ANNOTATION_KEY = "^(io\\.katacontainers\\.|dev\\.gvisor\\.)[A-Za-z0-9._/-]+$";
 
 export const Variant = Type.Object(
   {
-    name: DnsLabel({ description: "RuntimeClass (and CRI handler) name of this variant." }),
+    name: ClassName({ description: "RuntimeClass (and CRI handler) name of this variant; at most 55 characters (it is part of the node label sandboxing.dev/runtime.<name>)." }),
     backend: BackendSchema,
     vcpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: "Guest vCPUs (Kata only)." })),
-    memory: Type.Optional(Quantity({ description: "Guest memory, e.g. 2Gi (Kata only)." })),
+    memory: Type.Optional(BoundedQuantity("256Mi", "4Ti", "2Gi", { description: "Guest memory, e.g. 2Gi (Kata only; Kata's minimum is 256Mi)." })),
     kernelParams: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: "^[^\\s]+$" }), {
+      Type.Array(Type.String({ minLength: 1, maxLength: 256, pattern: "^[!-~]+$" }), {
         maxItems: 32,
-        description: "Extra guest kernel command-line parameters, one per item (Kata only).",
+        description: "Extra guest kernel command-line parameters, one per item (Kata only): printable ASCII without spaces (no NUL, tabs or non-ASCII spaces).",
       }),
     ),
     vfio: Type.Optional(VfioPassthrough),
@@ -126,7 +141,7 @@ export const SandboxConfigSpec = Type.Object(
       }),
     ),
     runtimeClassName: Type.Optional(
-      DnsLabel({ default: DEFAULT_RUNTIMECLASS, description: "Name of the general RuntimeClass (and its CRI handler)." }),
+      ClassName({ default: DEFAULT_RUNTIMECLASS, description: "Name of the general RuntimeClass (and its CRI handler); at most 55 characters (it is part of the node label sandboxing.dev/runtime.<name>)." }),
     ),
     variants: Type.Optional(
       Type.Array(Variant, {
@@ -149,6 +164,7 @@ export const SandboxConfigSpec = Type.Object(
               ...cel({
                 rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",
                 message: "must be an integer >= 1 or a percentage from 1% to 100%, such as 1 or 25%",
+                messageExpression: "(type(self) == int ? string(self) : '\"' + string(self) + '\"') + ' is not an integer >= 1 or a percentage from 1% to 100%; use e.g. 1 or 25%'",
               }),
             }),
           ),

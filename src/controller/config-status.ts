@@ -8,6 +8,7 @@ import { logger } from "../telemetry/logger.js";
 import { desiredRuntimeClasses, isOurs, runtimeClassConflicts, CONFIG_LABEL, PURPOSE_LABEL } from "./desired-runtimeclasses.js";
 import { desiredStatus, sameStatus, transitions } from "./desired-status.js";
 import type { NodeInstaller } from "./installer.js";
+import type { Refusals } from "./refusals.js";
 
 export const FINALIZER = "sandboxing.dev/uninstall";
 
@@ -20,6 +21,7 @@ export class ConfigReconciler {
     private readonly runtimeClasses: Informer<KubeObject>,
     private readonly installer: NodeInstaller,
     private readonly events: EventRecorder,
+    private readonly refusals?: Refusals,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -66,7 +68,7 @@ export class ConfigReconciler {
       const rc = this.runtimeClasses.get(n);
       return rc && isOurs(rc) && rc.metadata.labels?.[PURPOSE_LABEL] !== "verify";
     });
-    const status = desiredStatus({ config, plan, runtimeClasses: published, conflicts, platform: this.installer.platform, now: this.now() });
+    const status = desiredStatus({ config, plan, runtimeClasses: published, conflicts, refused: this.refusals?.list() ?? [], platform: this.installer.platform, now: this.now() });
     if (sameStatus(config.status, status)) return;
     const updated = await this.client.apply<SandboxConfig & KubeObject>({ apiVersion: API_VERSION, kind: SANDBOXCONFIG_KIND, metadata: { name: config.metadata.name }, status } as unknown as KubeObject, { subresource: "status" });
     this.configs.upsert(updated);

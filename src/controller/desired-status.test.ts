@@ -36,6 +36,18 @@ describe("desiredStatus", () => {
     });
   }
 
+  it("a refused RuntimeClass or Node label is never Ready: Degraded with the apiserver's message, even with every node verified", () => {
+    const ready = plan([nodePlan("a", "Ready", "Verified")]);
+    const refusedRc = { kind: "RuntimeClass" as const, name: "fast", message: 'RuntimeClass.node.k8s.io "fast" is invalid: scheduling.tolerations[0].key: Invalid value: "a b"' };
+    const s = desiredStatus({ config, plan: ready, runtimeClasses: ["sandboxed"], conflicts: [], refused: [refusedRc], platform: { kind: "Kubernetes", installMethod: "DaemonSet" }, now: new Date() });
+    assert.deepEqual([reason(s, "Ready"), reason(s, "Degraded")], ["RuntimeClassRefused", "RuntimeClassRefused"]);
+    assert.equal(s.conditions?.find((c) => c.type === "Ready")?.status, "False");
+    assert.match(s.conditions!.find((c) => c.type === "Degraded")!.message, /RuntimeClass fast: RuntimeClass\.node\.k8s\.io "fast" is invalid: scheduling\.tolerations\[0\]\.key: Invalid value: "a b"/);
+    const nodeOnly = desiredStatus({ config, plan: ready, runtimeClasses: ["sandboxed"], conflicts: [], refused: [{ kind: "Node", name: "a", message: "denied by policy" }], platform: { kind: "Kubernetes", installMethod: "DaemonSet" }, now: new Date() });
+    assert.deepEqual([reason(nodeOnly, "Ready"), reason(nodeOnly, "Degraded")], ["NodeLabelRefused", "NodeLabelRefused"]);
+    assert.match(nodeOnly.conditions!.find((c) => c.type === "Ready")!.message, /labels of Node a: denied by policy/);
+  });
+
   it("names blocking pods, first 10 and the count", () => {
     const pods = Array.from({ length: 12 }, (_, i) => `ns/p${i}`);
     const s = status(plan([nodePlan("a", "Uninstalling", "PodsRunning", pods)], true));

@@ -3,6 +3,7 @@
 import type { Condition, NodeSummary, SandboxConfig, SandboxConfigStatus } from "../api/index.js";
 import { canonical } from "./desired-node.js";
 import { podList, type RolloutPlan } from "./policy-rollout.js";
+import type { Refusal } from "./refusals.js";
 
 export interface StatusInput {
   config: SandboxConfig;
@@ -10,6 +11,8 @@ export interface StatusInput {
   runtimeClasses: string[];
   /** RuntimeClass names another owner holds (never overwritten). */
   conflicts: string[];
+  /** Derived objects (RuntimeClasses, Node label patches) the apiserver refused, with its message. */
+  refused?: Refusal[];
   platform: NonNullable<SandboxConfigStatus["platform"]>;
   now: Date;
 }
@@ -33,12 +36,16 @@ function conditions(input: StatusInput, counts: NonNullable<SandboxConfigStatus[
   const probed = plan.nodes.filter((n) => n.summary.state !== "Uninstalling" && n.summary.reason !== "WaitingForProbe" && n.summary.reason !== "Creating");
   const impossible = counts.selected > 0 && probed.length === counts.selected && noUsable.length === counts.selected;
   const conflictMsg = conflicts.length ? `RuntimeClass ${conflicts.join(", ")} exists and is not managed by sandbox-operator; rename spec.runtimeClassName/variants or delete that RuntimeClass` : "";
+  const refused = input.refused ?? [];
+  const refusedReason = refused.some((r) => r.kind === "RuntimeClass") ? "RuntimeClassRefused" : "NodeLabelRefused";
+  const refusedMsg = refusedMessage(refused);
 
   let ready: CondInput;
   if (plan.uninstalling) ready = { type: "Ready", status: "False", reason: "Uninstalling", message: `removing sandbox runtimes from ${counts.uninstalling} node(s)` };
   else if (counts.selected === 0) ready = { type: "Ready", status: "False", reason: "NoNodesSelected", message: "spec.nodeSelector matches no Node" };
   else if (impossible) ready = { type: "Ready", status: "False", reason: "NoUsableBackend", message: `no selected node can run any allowed runtime (${input.config.spec.runtimes.allowed.join(", ")})` };
   else if (conflicts.length) ready = { type: "Ready", status: "False", reason: "RuntimeClassConflict", message: conflictMsg };
+  else if (refused.length) ready = { type: "Ready", status: "False", reason: refusedReason, message: refusedMsg };
   else if (counts.ready === counts.selected) ready = { type: "Ready", status: "True", reason: "AllNodesReady", message: `${counts.ready}/${counts.selected} nodes verified` };
   else if (counts.ready > 0) ready = { type: "Ready", status: "False", reason: "PartiallyReady", message: `${counts.ready}/${counts.selected} nodes verified` };
   else ready = { type: "Ready", status: "False", reason: "NoNodeReady", message: `0/${counts.selected} nodes verified` };
@@ -54,9 +61,19 @@ function conditions(input: StatusInput, counts: NonNullable<SandboxConfigStatus[
   let degradedCond: CondInput;
   if (impossible) degradedCond = { type: "Degraded", status: "True", reason: "NoUsableBackend", message: `no selected node can run any allowed runtime: ${noUsable.slice(0, 3).map((n) => `${n.name}: ${n.summary.message}`).join("; ")}; allow a runtime these nodes support or select other nodes` };
   else if (conflicts.length) degradedCond = { type: "Degraded", status: "True", reason: "RuntimeClassConflict", message: conflictMsg };
+  else if (refused.length) degradedCond = { type: "Degraded", status: "True", reason: refusedReason, message: refusedMsg };
   else if (degraded.length) degradedCond = { type: "Degraded", status: "True", reason: "NodesDegraded", message: `${degraded.length} node(s) degraded: ${degraded.slice(0, 10).map((n) => `${n.name} (${n.summary.reason})`).join(", ")}` };
   else degradedCond = { type: "Degraded", status: "False", reason: "AsExpected", message: "no node is degraded" };
   return [ready, progressing, degradedCond];
+}
+
+/** What the apiserver said about each refused write (first three), and what to do. */
+function refusedMessage(refused: Refusal[]): string {
+  if (!refused.length) return "";
+  const what = (r: Refusal) => (r.kind === "RuntimeClass" ? `RuntimeClass ${r.name}` : `labels of Node ${r.name}`);
+  const shown = refused.slice(0, 3).map((r) => `${what(r)}: ${r.message}`).join("; ");
+  const more = refused.length > 3 ? `; and ${refused.length - 3} more` : "";
+  return `the apiserver refused ${refused.length} write(s): ${shown}${more}; fix the SandboxConfig field it names or the admission policy that refuses it (retried every 30 s and on every change)`;
 }
 
 export function desiredStatus(input: StatusInput): SandboxConfigStatus {

@@ -1,12 +1,13 @@
 // The Kubernetes installer: one SandboxNode per selected Node for that node's agent (DaemonSet),
 // runtime labels on the Node, and the revert path. Applies the pure plan from policy-rollout.ts.
 import { AGENT_NODE_LABEL, API_VERSION, SANDBOXNODE_KIND, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
-import type { KubeClient, KubeObject } from "../kube/client.js";
+import type { ApiError, KubeClient, KubeObject } from "../kube/client.js";
 import type { Informer } from "../kube/informer.js";
 import { logger } from "../telemetry/logger.js";
 import type { InstallerResult, NodeInstaller } from "./installer.js";
 import { CONFIG_LABEL, desiredRuntimeClasses, isOurs, runtimeClassNames, verifyRuntimeClasses, type RuntimeClassObject } from "./desired-runtimeclasses.js";
 import { ourLabels, planRollout, type NodePlan, type PodView, type RolloutPlan } from "./policy-rollout.js";
+import { isRefusal, REFUSAL_RETRY_MS, type Refusals } from "./refusals.js";
 
 export interface NodeObject extends KubeObject {
   spec?: Record<string, unknown>;
@@ -26,6 +27,8 @@ export interface DaemonSetInstallerOptions {
   podRecheckMs?: number;
   /** Parallel writes per pass (default 16). */
   writeConcurrency?: number;
+  /** Where refused Node label patches are recorded for status (NodeLabelRefused). */
+  refusals?: Refusals;
 }
 
 /** Runs fn over items with at most `limit` in flight; collects every error instead of stopping at the first. */
@@ -53,6 +56,8 @@ export class DaemonSetInstaller implements NodeInstaller {
   readonly platform = { kind: "Kubernetes", installMethod: "DaemonSet" } as const;
   last: RolloutPlan | undefined;
   private readonly log = logger("installer-daemonset");
+  /** Node label patches the apiserver refused in the current pass (passes never overlap: one queue key). */
+  private readonly refusedNow = new Map<string, ApiError>();
 
   constructor(private readonly o: DaemonSetInstallerOptions) {}
 
@@ -90,12 +95,17 @@ export class DaemonSetInstaller implements NodeInstaller {
     const input = { config, nodes, sandboxNodes: this.o.sandboxNodes.list() };
     let plan = planRollout(input);
     if (plan.needPods) plan = planRollout({ ...input, pods: await this.sandboxedPods(config) });
+    // Every pass tries each label patch it needs again: what it finds refused is this pass's truth.
+    this.refusedNow.clear();
     const errors = await forEachLimit(plan.nodes, this.o.writeConcurrency ?? 16, (p) => this.applyNode(p));
     errors.push(...(await forEachLimit(plan.release, this.o.writeConcurrency ?? 16, (name) => this.setLabels(name, {}))));
     this.last = plan;
+    this.o.refusals?.replace("Node", this.refusedNow);
     if (errors.length) throw new AggregateError(errors, `${errors.length} node write(s) failed: ${errors.slice(0, 3).map((e) => e.message).join("; ")}`);
     const blocked = plan.nodes.some((n) => n.blockedBy.length > 0);
-    return { plan, ...(blocked ? { requeueAfter: this.o.podRecheckMs ?? 5000 } : {}) };
+    const refused = this.refusedNow.size > 0;
+    const requeueAfter = Math.min(blocked ? (this.o.podRecheckMs ?? 5000) : Infinity, refused ? REFUSAL_RETRY_MS : Infinity);
+    return { plan, ...(requeueAfter !== Infinity ? { requeueAfter } : {}) };
   }
 
   /** Makes the Node carry exactly `want` of our labels (runtime labels, agent label); others untouched. */
@@ -108,7 +118,16 @@ export class DaemonSetInstaller implements NodeInstaller {
     for (const [k, v] of Object.entries(want)) if (current[k] !== v) patch[k] = v;
     if (!Object.keys(patch).length) return;
     // A merge patch, not apply: a label must go even when another manager once set it.
-    const updated = await this.o.client.mergePatch<NodeObject>("Node", name, { metadata: { labels: patch } });
+    let updated: NodeObject;
+    try {
+      updated = await this.o.client.mergePatch<NodeObject>("Node", name, { metadata: { labels: patch } });
+    } catch (e) {
+      if (!isRefusal(e) || !this.o.refusals) throw e;
+      // Reported in status (NodeLabelRefused) and tried again next pass; the other nodes go on.
+      this.refusedNow.set(name, e);
+      this.log.warn({ node: name, labels: patch, err: e.message }, "node label patch refused by the apiserver (NodeLabelRefused)");
+      return;
+    }
     this.o.nodes.upsert(updated);
     this.log.info({ node: name, labels: patch }, "node labels changed");
   }

@@ -14,6 +14,7 @@ import type { NodeInstaller } from "./installer.js";
 import { MachineConfigInstaller } from "./installer-machineconfig.js";
 import { PlatformInstaller } from "./installer-platform.js";
 import { RuntimeClassReconciler } from "./runtimeclasses.js";
+import { Refusals } from "./refusals.js";
 import { NODE_STATES } from "../api/index.js";
 
 export interface ControllerOptions {
@@ -71,6 +72,8 @@ export function withoutManagedFields<T extends KubeObject>(o: T): T {
 export class Controller {
   readonly informers: Informers;
   readonly installer: NodeInstaller;
+  /** Derived objects the apiserver refused; status reports them (RuntimeClassRefused, NodeLabelRefused). */
+  readonly refusals = new Refusals();
   private readonly queues: Record<"installer" | "runtimeclasses" | "config", WorkQueue>;
   private readonly events: EventRecorder;
   private readonly log = logger("controller");
@@ -96,6 +99,7 @@ export class Controller {
         runtimeClasses: this.informers.runtimeClasses,
         podRecheckMs: o.podRecheckMs,
         writeConcurrency: o.writeConcurrency,
+        refusals: this.refusals,
       }),
       machineConfig: new MachineConfigInstaller({ client, nodes: this.informers.nodes, recheckMs: o.mcoRecheckMs }),
     });
@@ -154,11 +158,14 @@ export class Controller {
       this.queues.runtimeclasses.add(KEY);
       return r.requeueAfter !== undefined ? { requeueAfter: r.requeueAfter } : undefined;
     });
-    const rc = new RuntimeClassReconciler(this.o.client, this.informers.runtimeClasses, this.installer);
-    this.queues.runtimeclasses.start(async () => {
-      await rc.reconcile(this.config());
+    const rc = new RuntimeClassReconciler(this.o.client, this.informers.runtimeClasses, this.installer, this.refusals);
+    this.queues.runtimeclasses.start(async (): Promise<Result | void> => {
+      const r = await rc.reconcile(this.config());
+      // Status follows what was published or refused (it writes only when that changed).
+      this.queues.config.add(KEY);
+      return r.requeueAfter !== undefined ? { requeueAfter: r.requeueAfter } : undefined;
     });
-    const cfg = new ConfigReconciler(this.o.client, this.informers.configs, this.informers.runtimeClasses, this.installer, this.events);
+    const cfg = new ConfigReconciler(this.o.client, this.informers.configs, this.informers.runtimeClasses, this.installer, this.events, this.refusals);
     this.queues.config.start(async () => {
       await cfg.reconcile(this.config());
     });

@@ -58,6 +58,19 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     await client.create({ ...config({ ...valid(), rollout: { maxUnavailable: "25%" } }) } as never, { dryRun: true });
   });
 
+  it("accepts the edges of the new rules: 55-character names, core-valid tolerations, zero overhead, Kata's 256Mi minimum, empty label values", async () => {
+    const edge = {
+      ...valid(),
+      runtimeClassName: "r".repeat(55),
+      nodeSelector: { matchLabels: { [`${"p".repeat(253)}/${"n".repeat(63)}`]: "" }, matchExpressions: [{ key: "n".repeat(63), operator: "Exists" }] },
+      tolerations: [{ operator: "Exists" }, { key: "dedicated", operator: "Equal", value: "sandbox", effect: "NoExecute", tolerationSeconds: 60 }, { key: "gpu", effect: "NoSchedule" }],
+      overhead: { gvisor: { cpu: "0", memory: "64Gi" } },
+      variants: [{ name: "v".repeat(55), backend: "kata-qemu", memory: "256Mi", kernelParams: ["console=ttyS0", "init=/sbin/init"] }],
+    };
+    const r = await client.raw("POST", "/apis/sandboxing.dev/v1alpha1/sandboxconfigs?dryRun=All", config(edge));
+    assert.equal(r.status, 201, r.body);
+  });
+
   const invalid: Array<[string, Spec | (() => ReturnType<typeof config>), RegExp]> = [
     ["selector operator that does not exist", { ...valid(), nodeSelector: { matchExpressions: [{ key: "zone", operator: "Like", values: ["a"] }] } }, /spec\.nodeSelector\.matchExpressions\[0\]\.operator: Unsupported value: "Like"/],
     ["selector In without values", { ...valid(), nodeSelector: { matchExpressions: [{ key: "zone", operator: "In" }] } }, /spec\.nodeSelector\.matchExpressions\[0\].*values must be non-empty/],
@@ -65,8 +78,8 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     ["unknown runtime", { ...valid(), runtimes: { allowed: ["firecracker"] } }, /spec\.runtimes\.allowed\[0\]: Unsupported value: "firecracker"/],
     ["no runtime allowed", { ...valid(), runtimes: { allowed: [] }, variants: [] }, /spec\.runtimes\.allowed: Invalid value: .*should have at least 1 items/],
     ["preferred runtime not allowed", { ...valid(), runtimes: { allowed: ["gvisor"], preferred: ["kata-qemu"] }, variants: [] }, /spec\.runtimes\.preferred: Invalid value.*must also be listed in runtimes\.allowed/],
-    ["negative maxUnavailable", { ...valid(), rollout: { maxUnavailable: -1 } }, /spec\.rollout\.maxUnavailable: Invalid value.*integer >= 1 or a percentage/],
-    ["maxUnavailable 0%", { ...valid(), rollout: { maxUnavailable: "0%" } }, /spec\.rollout\.maxUnavailable: Invalid value.*integer >= 1 or a percentage/],
+    ["negative maxUnavailable", { ...valid(), rollout: { maxUnavailable: -1 } }, /spec\.rollout\.maxUnavailable: Invalid value.*-1 is not an integer >= 1 or a percentage/],
+    ["maxUnavailable 0%", { ...valid(), rollout: { maxUnavailable: "0%" } }, /spec\.rollout\.maxUnavailable: Invalid value.*"0%" is not an integer >= 1 or a percentage/],
     ["duplicate variant names", { ...valid(), variants: [{ name: "v1", backend: "gvisor" }, { name: "v1", backend: "kata-qemu" }] }, /spec\.variants\[1\]: Duplicate value/],
     ["bad memory quantity", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", memory: "2 GB" }] }, /spec\.variants\[0\]\.memory: Invalid value.*Kubernetes quantity/],
     ["guest sizing on gvisor", { ...valid(), variants: [{ name: "v1", backend: "gvisor", vcpus: 2 }] }, /spec\.variants\[0\]: Invalid value.*configure a Kata guest VM/],
@@ -83,6 +96,28 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     ["unknown pod policy mode", { ...valid(), podPolicy: { defaultMode: "strict" } }, /spec\.podPolicy\.defaultMode: Unsupported value: "strict"/],
     ["missing runtimes", { nodeSelector: {} }, /spec\.runtimes: Required value/],
     ["a second SandboxConfig name", () => config(valid(), "other"), /there is one SandboxConfig per cluster and it must be named 'cluster'/],
+    // Issue 15 item 10: input the schema once passed but the cluster then refused (each message names the field and shows the value).
+    ["a toleration with operator Exists and a value", { ...valid(), tolerations: [{ key: "gpu", operator: "Exists", value: "x" }] }, /spec\.tolerations\[0\]\.value: .*value "x" must be empty with operator: Exists/],
+    ["tolerationSeconds without NoExecute", { ...valid(), tolerations: [{ key: "gpu", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }] }, /spec\.tolerations\[0\]\.tolerationSeconds: .*applies only to effect NoExecute, not "NoSchedule"/],
+    ["a toleration key with spaces", { ...valid(), tolerations: [{ key: "dedicated to", operator: "Exists" }] }, /spec\.tolerations\[0\]\.key: .*key "dedicated to" is not a valid label key/],
+    ["a toleration with an empty key and operator Equal", { ...valid(), tolerations: [{ value: "x" }] }, /spec\.tolerations\[0\]\.operator: .*an empty key tolerates every taint only with operator: Exists/],
+    ["a toleration value that is no label value", { ...valid(), tolerations: [{ key: "k", value: "a b" }] }, /spec\.tolerations\[0\]\.value: Invalid value: "a b"/],
+    ["a runtimeClassName too long for its node label", { ...valid(), runtimeClassName: "r".repeat(56) }, new RegExp(`spec\\.runtimeClassName: .*"${"r".repeat(56)}" is longer than 55 characters, the most that fit in the node label sandboxing\\.dev/runtime\\.<name>`)],
+    ["a variant name too long for its node label", { ...valid(), variants: [{ name: "v".repeat(60), backend: "gvisor" }] }, new RegExp(`spec\\.variants\\[0\\]\\.name: .*"${"v".repeat(60)}" is longer than 55 characters`)],
+    ["a negative overhead", { ...valid(), overhead: { gvisor: { memory: "-64Mi" } } }, /spec\.overhead\.gvisor\.memory: .*"-64Mi" is out of range: use a quantity from 0 to 64Gi/],
+    ["an absurd overhead (1e400)", { ...valid(), overhead: { "kata-qemu": { cpu: "1e400" } } }, /spec\.overhead\.kata-qemu\.cpu: .*"1e400" is out of range: use a quantity from 0 to 64/],
+    ["a variant overhead that is no quantity", { ...valid(), variants: [{ name: "v1", backend: "gvisor", overhead: { memory: "lots" } }] }, /spec\.variants\[0\]\.overhead\.memory: .*"lots" is not a Kubernetes quantity/],
+    ["variant memory 0", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", memory: "0" }] }, /spec\.variants\[0\]\.memory: .*"0" is out of range: use a quantity from 256Mi to 4Ti/],
+    ["variant memory 100Ei", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", memory: "100Ei" }] }, /spec\.variants\[0\]\.memory: .*"100Ei" is out of range/],
+    ["a selector key whose name part is longer than 63", { ...valid(), nodeSelector: { matchExpressions: [{ key: "x".repeat(64), operator: "Exists" }] } }, new RegExp(`spec\\.nodeSelector\\.matchExpressions\\[0\\]\\.key: .*"${"x".repeat(64)}" is not a valid label key`)],
+    ["a matchLabels key whose prefix is longer than 253", { ...valid(), nodeSelector: { matchLabels: { [`${"p".repeat(254)}/x`]: "v" } } }, /spec\.nodeSelector\.matchLabels: .*key "p+\/x" is not a valid label key/],
+    ["matchLabels key: null (would be stored as {} and select every node)", { ...valid(), nodeSelector: { matchLabels: { "node-role.kubernetes.io/worker": null } } }, /spec\.nodeSelector\.matchLabels: .*key "node-role\.kubernetes\.io\/worker" has value null/],
+    ["a vfio nodeSelector key that is no label key", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vfio: { plug: "cold-plug", nodeSelector: { "has gpu": "true" } } }] }, /spec\.variants\[0\]\.vfio\.nodeSelector: .*key "has gpu" is not a valid label key/],
+    ["a vfio nodeSelector value that is no label value", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", vfio: { plug: "cold-plug", nodeSelector: { gpu: "yes please" } } }] }, /spec\.variants\[0\]\.vfio\.nodeSelector\.gpu: Invalid value: "yes please"/],
+    ["a kernel parameter with a NUL byte", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", kernelParams: ["quiet\u0000init=/bin/sh"] }] }, /spec\.variants\[0\]\.kernelParams\[0\]: Invalid value: "quiet\\x00init=\/bin\/sh"/],
+    ["a kernel parameter with a non-ASCII space", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", kernelParams: ["a\u00a0b"] }] }, /spec\.variants\[0\]\.kernelParams\[0\]: Invalid value: "a\\u00a0b"/],
+    ["maxUnavailable 0, echoed", { ...valid(), rollout: { maxUnavailable: 0 } }, /spec\.rollout\.maxUnavailable: .*: 0 is not an integer >= 1 or a percentage from 1% to 100%/],
+    ["maxUnavailable \"150%\", echoed", { ...valid(), rollout: { maxUnavailable: "150%" } }, /spec\.rollout\.maxUnavailable: .*: "150%" is not an integer >= 1 or a percentage/],
   ];
 
   for (const [title, specOrObj, expected] of invalid) {
