@@ -12,7 +12,7 @@ import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { installCrds } from "../harness/cluster.js";
 import { kubectlRead } from "../harness/kubectl.js";
-import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
+import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookServing, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = "examples/pod-policy";
 const ANN = "sandboxing.dev/admission";
@@ -50,7 +50,7 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     await client.apply(runtimeClass("runc", false));
     webhook = await startTestWebhook(webhookClient);
     await client.apply(namespace("probe", "enforce"));
-    await waitWebhookActive(client, "probe");
+    await waitWebhookServing(client, "probe");
   });
   after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
