@@ -173,7 +173,7 @@ describe("pod policy: host access, exemptions, updates and uninstall on a real a
     assert.equal(admitted.obj?.spec.runtimeClassName ?? undefined, undefined, "no class injected");
     assert.equal(admitted.obj?.metadata.annotations?.[ANN], undefined);
     await client.apply(runtimeClass("sandboxed"));
-    await new Promise((res) => setTimeout(res, 1500)); // the RuntimeClass cache would have caught up
+    await eventually("the webhook sees the class again", async () => webhook.admission.classes().has("sandboxed"), 30_000, 100);
     const still = await createPod(client, pod("during-uninstall", E));
     assert.equal(still.status, 201, still.message);
     assert.equal(still.obj?.spec.runtimeClassName ?? undefined, undefined, "a SandboxConfig being deleted injects nothing, even with the class present");
