@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { KubeClient, KubeObject } from "../kube/client.js";
 import { SANDBOXCONFIG_NAME, type SandboxConfig, type SandboxConfigSpec } from "../api/index.js";
 import { ListWatchCache } from "./cache.js";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, admitPod, publishedClasses, validatePod, type Pod, type Mode, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, admitPod, publishedClasses, validatePod, validatePodUpdate, type Pod, type Mode, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
 import { configRefusal, reviewSandboxConfig } from "./policyConfig.js";
 import { PATHS } from "./desiredWebhooks.js";
 
@@ -12,9 +12,12 @@ export interface AdmissionRequest {
   uid: string;
   kind: { group: string; version: string; kind: string };
   operation: string;
+  subResource?: string;
   namespace?: string;
   name?: string;
   object?: unknown;
+  oldObject?: unknown;
+  userInfo?: { username?: string; groups?: string[] };
   dryRun?: boolean;
 }
 
@@ -64,8 +67,10 @@ export class Admission {
     await Promise.all([this.configs.stop(), this.runtimeClasses.stop()]);
   }
 
+  /** The SandboxConfig spec; null when there is none or it is being deleted (uninstall), so the pod policy stands down. */
   config(): SandboxConfigSpec | null {
-    return this.configs.get(SANDBOXCONFIG_NAME)?.spec ?? null;
+    const obj = this.configs.get(SANDBOXCONFIG_NAME);
+    return obj && !obj.metadata.deletionTimestamp ? obj.spec : null;
   }
 
   classes(): Map<string, RuntimeClassInfo> {
@@ -93,11 +98,17 @@ export class Admission {
   private reviewPod(path: string, mode: Mode, req: AdmissionRequest): AdmissionResponse {
     const pod = req.object as Pod | undefined;
     const namespace = req.namespace ?? pod?.metadata.namespace ?? "";
-    if (!pod?.spec || req.operation !== "CREATE") return { uid: req.uid, allowed: true };
-    const ctx: PolicyContext = { config: this.config(), runtimeClasses: this.classes(), namespace, mode, operatorNamespace: this.operatorNamespace };
+    const old = req.oldObject as Pod | undefined;
+    const update = req.operation === "UPDATE" && path === PATHS.validatePods && !!old?.spec;
+    if (!pod?.spec || (req.operation !== "CREATE" && !update)) return { uid: req.uid, allowed: true };
+    const ctx: PolicyContext = { config: this.config(), runtimeClasses: this.classes(), namespace, mode, operatorNamespace: this.operatorNamespace, userName: req.userInfo?.username };
     const name = pod.metadata.name ?? pod.metadata.generateName ?? "";
-    const verdict = path === PATHS.mutatePods ? admitPod(pod, ctx) : { ...validatePod(pod, ctx), patch: [], decision: undefined };
-    const fields = { webhook: path === PATHS.mutatePods ? "mutate" : "validate", namespace, pod: name, mode: verdict.mode, dryRun: !!req.dryRun, allowed: verdict.allowed, patchOps: verdict.patch.length, warnings: verdict.warnings.length };
+    const verdict = update
+      ? { ...validatePodUpdate(old!, pod, ctx), patch: [], decision: undefined }
+      : path === PATHS.mutatePods
+        ? admitPod(pod, ctx)
+        : { ...validatePod(pod, ctx), patch: [], decision: undefined };
+    const fields = { webhook: path === PATHS.mutatePods ? "mutate" : "validate", operation: req.operation, subResource: req.subResource, namespace, pod: name, mode: verdict.mode, dryRun: !!req.dryRun, allowed: verdict.allowed, patchOps: verdict.patch.length, warnings: verdict.warnings.length };
     if (!verdict.allowed) this.log.info({ ...fields, message: verdict.message }, "pod refused");
     else if (verdict.patch.length || verdict.warnings.length) this.log.info({ ...fields, decision: verdict.decision, warningText: verdict.warnings }, "pod admitted");
     else this.log.debug(fields, "pod admitted unchanged");

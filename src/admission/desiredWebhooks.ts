@@ -24,6 +24,8 @@ export interface WebhookOptions {
   url?: string;
   /** SandboxConfig spec.podPolicy.defaultMode: decides which side unlabelled namespaces fall on. */
   defaultMode?: Mode;
+  /** SandboxConfig spec.podPolicy.exemptions.namespaces: never selected, like kube-system and the operator namespace. */
+  exemptNamespaces?: string[];
   /**
    * The sandbox classes pods may name (policy.sandboxClasses). When given, the enforce validating
    * webhook is called only for pods that end up outside them or carry sandbox annotations: the
@@ -37,8 +39,8 @@ export interface WebhookOptions {
 type Requirement = { key: string; operator: "In" | "NotIn"; values: string[] };
 
 /** Namespace selectors per mode: disjoint, covering every namespace but the exempt ones; a label-less namespace (or an unknown label value) follows the cluster default. */
-export function namespaceSelectors(o: Pick<WebhookOptions, "namespace" | "defaultMode">): Record<Mode, Requirement[]> {
-  const exempt: Requirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [...ALWAYS_EXEMPT_NAMESPACES, o.namespace] };
+export function namespaceSelectors(o: Pick<WebhookOptions, "namespace" | "defaultMode" | "exemptNamespaces">): Record<Mode, Requirement[]> {
+  const exempt: Requirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [...new Set([...ALWAYS_EXEMPT_NAMESPACES, o.namespace, ...(o.exemptNamespaces ?? [])])] };
   const def = o.defaultMode ?? "off";
   const modes: Mode[] = ["enforce", "audit", "off"];
   const sel = (m: Mode): Requirement[] => [m === def ? { key: POLICY_LABEL, operator: "NotIn", values: modes.filter((x) => x !== m) } : { key: POLICY_LABEL, operator: "In", values: [m] }, exempt];
@@ -54,24 +56,37 @@ function clientConfig(o: WebhookOptions, path: string): Record<string, unknown> 
  * In off namespaces only sandbox annotations and the memory guard (a named RuntimeClass) matter:
  * the apiserver evaluates this and does not call the webhook for every other pod.
  */
-export const OFF_MATCH = [
-  {
-    name: "sandbox-annotations-or-runtimeclass",
-    expression:
-      "(has(object.spec.runtimeClassName) && object.spec.runtimeClassName != '') || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))",
-  },
-];
-
 const HAS_SANDBOX_ANNOTATION = "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))";
+/** An UPDATE that changes the annotations of a pod carrying a sandbox annotation: the only update besides ephemeral containers that can reconfigure a sandbox. */
+const SANDBOX_ANNOTATIONS_CHANGED = `${HAS_SANDBOX_ANNOTATION} && (!has(oldObject.metadata.annotations) || object.metadata.annotations != oldObject.metadata.annotations)`;
 
-/** Safety net after every mutation: a pod outside our classes, or one carrying sandbox annotations. */
-export function enforceSafetyNet(classes: string[]) {
-  const list = classes.map((c) => `'${c}'`).join(", ");
-  return [{ name: "not-sandboxed-or-annotated", expression: `!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in [${list}]) || ${HAS_SANDBOX_ANNOTATION}` }];
+/** One matchCondition: `create` judges CREATEs, `update` UPDATEs (pods and pods/ephemeralcontainers). */
+const onCreateOrUpdate = (name: string, create: string, update: string) => [{ name, expression: `request.operation == 'CREATE' ? (${create}) : (${update})` }];
+
+export const OFF_MATCH = onCreateOrUpdate(
+  "sandbox-annotations-or-runtimeclass",
+  `(has(object.spec.runtimeClassName) && object.spec.runtimeClassName != '') || ${HAS_SANDBOX_ANNOTATION}`,
+  SANDBOX_ANNOTATIONS_CHANGED,
+);
+
+/**
+ * Safety net after every mutation: a pod outside our classes, or one carrying sandbox annotations
+ * (every pod when the class list is unknown); on UPDATE, changed sandbox annotations and every
+ * ephemeral container (it may ask for privileges in a pod that runs outside a sandbox).
+ */
+export function enforceSafetyNet(classes?: string[]) {
+  const list = (classes ?? []).map((c) => `'${c}'`).join(", ");
+  const create = classes?.length ? `!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in [${list}]) || ${HAS_SANDBOX_ANNOTATION}` : "true";
+  return onCreateOrUpdate("not-sandboxed-or-annotated", create, `(has(request.subResource) && request.subResource == 'ephemeralcontainers') || (${SANDBOX_ANNOTATIONS_CHANGED})`);
 }
-const AUDIT_SAFETY_NET = [{ name: "sandbox-annotations", expression: HAS_SANDBOX_ANNOTATION }];
+const AUDIT_SAFETY_NET = onCreateOrUpdate("sandbox-annotations", HAS_SANDBOX_ANNOTATION, SANDBOX_ANNOTATIONS_CHANGED);
 
 const podRules = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }];
+/** The validating webhooks also see updates: a pod update or kubectl debug must not open what CREATE closed. */
+const podRulesWithUpdates = [
+  { operations: ["CREATE", "UPDATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" },
+  { operations: ["UPDATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/ephemeralcontainers"], scope: "Namespaced" },
+];
 
 function entry(name: string, o: WebhookOptions, path: string, failurePolicy: "Fail" | "Ignore", timeoutSeconds: number, extra: Record<string, unknown>) {
   return { name, admissionReviewVersions: ["v1"], sideEffects: "None", failurePolicy, timeoutSeconds, matchPolicy: "Equivalent", clientConfig: clientConfig(o, path), ...extra };
@@ -109,11 +124,11 @@ export function webhookConfigurations(o: WebhookOptions): [Record<string, unknow
     webhooks: [
       entry("enforce.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "enforce"), "Fail", TIMEOUTS.enforce, {
         namespaceSelector: { matchExpressions: sel.enforce },
-        rules: podRules,
-        ...(o.sandboxClasses?.length ? { matchConditions: enforceSafetyNet(o.sandboxClasses) } : {}),
+        rules: podRulesWithUpdates,
+        matchConditions: enforceSafetyNet(o.sandboxClasses),
       }),
-      entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRules, matchConditions: AUDIT_SAFETY_NET }),
-      entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRules, matchConditions: OFF_MATCH }),
+      entry("audit.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "audit"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.audit }, rules: podRulesWithUpdates, matchConditions: AUDIT_SAFETY_NET }),
+      entry("off.pods.validate.sandboxing.dev", o, podPath(PATHS.validatePods, "off"), "Ignore", TIMEOUTS.ignore, { namespaceSelector: { matchExpressions: sel.off }, rules: podRulesWithUpdates, matchConditions: OFF_MATCH }),
       entry("sandboxconfigs.validate.sandboxing.dev", o, PATHS.validateConfig, "Ignore", TIMEOUTS.config, {
         rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["sandboxing.dev"], apiVersions: ["v1alpha1"], resources: ["sandboxconfigs"], scope: "Cluster" }],
       }),

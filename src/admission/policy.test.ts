@@ -2,13 +2,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { SandboxConfigSpec } from "../api/index.js";
-import { admitPod, forbiddenAnnotations, hostPrivileges, modeFor, mutatePod, quantityBytes, sandboxClasses, validatePod, type Pod, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { admitPod, forbiddenAnnotations, hostPrivileges, modeFor, mutatePod, podMode, quantityBytes, sandboxClasses, validatePod, validatePodUpdate, type Pod, type PolicyContext, type RuntimeClassInfo } from "./policy.js";
+import { hostAccess } from "./policy-host-access.js";
 import { reviewSandboxConfig } from "./policyConfig.js";
 import { enforceSafetyNet, namespaceSelectors, webhookConfigurations } from "./desiredWebhooks.js";
 
 const spec = (over: Partial<SandboxConfigSpec> = {}): SandboxConfigSpec => ({ nodeSelector: {}, runtimes: { allowed: ["gvisor", "kata-fc"] }, ...over }) as SandboxConfigSpec;
 const rc = (name: string, managed = true): [string, RuntimeClassInfo] => [name, { name, managed }];
-const ctx = (over: Partial<PolicyContext> = {}): PolicyContext => ({ config: spec(), runtimeClasses: new Map(), namespace: "t", namespaceLabels: { "sandboxing.dev/policy": "enforce" }, operatorNamespace: "op", ...over });
+const ctx = (over: Partial<PolicyContext> = {}): PolicyContext => ({ config: spec(), runtimeClasses: new Map([rc("sandboxed")]), namespace: "t", namespaceLabels: { "sandboxing.dev/policy": "enforce" }, operatorNamespace: "op", ...over });
 const pod = (s: Partial<Pod["spec"]> = {}, annotations?: Record<string, string>): Pod => ({ metadata: { name: "p", annotations }, spec: { containers: [{ name: "c" }], ...s } });
 
 describe("modeFor", () => {
@@ -16,6 +17,8 @@ describe("modeFor", () => {
     ["label enforce", {}, "enforce"],
     ["label audit", { namespaceLabels: { "sandboxing.dev/policy": "audit" } }, "audit"],
     ["no label, no config", { namespaceLabels: {}, config: null }, "off"],
+    ["no config (uninstalled): even an enforce label or webhook path is off", { config: null, mode: "enforce" }, "off"],
+    ["a configured exempt namespace", { namespace: "csi", config: spec({ podPolicy: { exemptions: { namespaces: ["csi"] } } }) }, "exempt"],
     ["no label, default enforce", { namespaceLabels: {}, config: spec({ podPolicy: { defaultMode: "enforce" } }) }, "enforce"],
     ["unknown label value follows the default", { namespaceLabels: { "sandboxing.dev/policy": "strict" }, config: spec({ podPolicy: { defaultMode: "audit" } }) }, "audit"],
     ["label off beats default enforce", { namespaceLabels: { "sandboxing.dev/policy": "off" }, config: spec({ podPolicy: { defaultMode: "enforce" } }) }, "off"],
@@ -55,7 +58,7 @@ describe("pod policy", () => {
     assert.equal(mutatePod(named, ctx()).decision, "enforce: runtimeClassName sandboxed is a sandbox");
   });
   it("uses the configured general class name", () => {
-    assert.deepEqual(mutatePod(pod(), ctx({ config: spec({ runtimeClassName: "isolated" }) })).patch[0], { op: "add", path: "/spec/runtimeClassName", value: "isolated" });
+    assert.deepEqual(mutatePod(pod(), ctx({ config: spec({ runtimeClassName: "isolated" }), runtimeClasses: new Map([rc("isolated")]) })).patch[0], { op: "add", path: "/spec/runtimeClassName", value: "isolated" });
   });
   it("refuses a pod without class in enforce mode (mutation did not run)", () => {
     const v = validatePod(pod(), ctx());
@@ -77,6 +80,114 @@ describe("pod policy", () => {
     assert.equal(quantityBytes("1G"), 1e9);
     assert.equal(quantityBytes("1e3"), 1000);
     assert.equal(quantityBytes("12 parsecs"), undefined);
+  });
+});
+
+describe("host access in enforce namespaces", () => {
+  const hostPod = () => pod({ hostNetwork: true, hostPID: true, volumes: [{ name: "cfg" }, { name: "logs", hostPath: { path: "/var/log" } }] });
+  const granted = (kinds: Array<"hostPath" | "hostNetwork" | "hostPID" | "hostIPC">, namespace = "t") => spec({ podPolicy: { allowedHostAccess: [{ namespace, kinds }] } });
+  it("names each field that reaches the host", () => {
+    assert.deepEqual(hostAccess(hostPod()).map((h) => h.field), ["spec.hostNetwork", "spec.hostPID", "spec.volumes[1].hostPath"]);
+  });
+  it("refuses host access although the pod is sandboxed, naming the fields and the fix", () => {
+    const r = admitPod(hostPod(), ctx());
+    assert.equal(r.allowed, false);
+    assert.deepEqual(r.patch, []);
+    assert.equal(
+      r.message,
+      "pod p in namespace t: spec.hostNetwork, spec.hostPID, spec.volumes[1].hostPath (volume logs, path /var/log) reach the host even from a sandbox (the node's network, the node's processes, the node's files: a VM or gVisor does not contain that), and namespace t enforces sandboxing: remove them, or have a cluster admin grant hostNetwork, hostPID, hostPath to namespace t in SandboxConfig cluster spec.podPolicy.allowedHostAccess",
+    );
+  });
+  it("refuses only what the namespace was not granted", () => {
+    const r = admitPod(hostPod(), ctx({ config: granted(["hostNetwork", "hostPath"]) }));
+    assert.equal(r.allowed, false);
+    assert.match(r.message!, /: spec\.hostPID reaches the host .* grant hostPID to namespace t in/);
+  });
+  it("a grant for another namespace does not count", () => {
+    assert.equal(admitPod(hostPod(), ctx({ config: granted(["hostNetwork", "hostPath", "hostPID"], "other") })).allowed, false);
+  });
+  it("admits granted host access sandboxed and records the grant", () => {
+    const r = admitPod(hostPod(), ctx({ config: granted(["hostNetwork", "hostPath", "hostPID"]) }));
+    assert.equal(r.allowed, true);
+    assert.equal(r.patch[0]?.value, "sandboxed");
+    assert.equal(r.decision, "enforce: runtimeClassName sandboxed injected; host access granted by SandboxConfig spec.podPolicy.allowedHostAccess (spec.hostNetwork, spec.hostPID, spec.volumes[1].hostPath)");
+  });
+  it("an unsandboxed pod with host access is told both problems", () => {
+    const v = validatePod(pod({ runtimeClassName: "runc", hostIPC: true }), ctx());
+    assert.match(v.message!, /runc is not a sandbox RuntimeClass; it also asks for host privileges \(hostIPC is true\).*Even sandboxed: spec\.hostIPC reaches the host/);
+  });
+  it("audit warns that enforce would refuse; off ignores host access", () => {
+    const a = admitPod(pod({ runtimeClassName: "gvisor", hostNetwork: true }), ctx({ namespaceLabels: { "sandboxing.dev/policy": "audit" } }));
+    assert.equal(a.allowed, true);
+    assert.deepEqual(a.warnings, ["namespace t audits sandboxing: enforce mode would refuse this pod: spec.hostNetwork reaches the host even from a sandbox (the node's network: a VM or gVisor does not contain that), and namespace t enforces sandboxing: remove it, or have a cluster admin grant hostNetwork to namespace t in SandboxConfig cluster spec.podPolicy.allowedHostAccess"]);
+    assert.equal(a.decision, "audit: runtimeClassName gvisor is a sandbox; enforce would refuse host access (spec.hostNetwork)");
+    assert.deepEqual(admitPod(pod({ hostNetwork: true }), ctx({ namespaceLabels: { "sandboxing.dev/policy": "off" } })), { mode: "off", allowed: true, warnings: [], patch: [] });
+  });
+  it("privileged containers and capabilities still only need a sandbox", () => {
+    assert.equal(admitPod(pod({ containers: [{ name: "c", securityContext: { privileged: true, capabilities: { add: ["SYS_ADMIN"] } } }] }), ctx()).allowed, true);
+  });
+});
+
+describe("pods the policy leaves alone", () => {
+  const dsPod = (s: Partial<Pod["spec"]> = {}): Pod => ({ metadata: { name: "cni-x7k2p", ownerReferences: [{ apiVersion: "apps/v1", kind: "DaemonSet", name: "cni", uid: "u1", controller: true }] }, spec: { hostNetwork: true, volumes: [{ name: "opt", hostPath: { path: "/opt/cni/bin" } }], containers: [{ name: "c", securityContext: { privileged: true } }], ...s } });
+  const DSC = "system:serviceaccount:kube-system:daemon-set-controller";
+  it("a DaemonSet pod created by the DaemonSet controller is neither mutated nor refused", () => {
+    for (const userName of [DSC, "system:kube-controller-manager"]) assert.deepEqual(admitPod(dsPod(), ctx({ userName })), { mode: "exempt", allowed: true, warnings: [], patch: [] });
+  });
+  it("an ownerReference alone does not exempt: anybody can write one", () => {
+    assert.equal(podMode(dsPod(), ctx({ userName: "alice" })), "enforce");
+    assert.equal(admitPod(dsPod(), ctx({ userName: "alice" })).allowed, false);
+    const notController = dsPod();
+    notController.metadata.ownerReferences![0]!.controller = false;
+    assert.equal(podMode(notController, ctx({ userName: DSC })), "enforce");
+  });
+  it("exemptions.daemonSets: false judges DaemonSet pods like any other", () => {
+    assert.equal(podMode(dsPod(), ctx({ userName: DSC, config: spec({ podPolicy: { exemptions: { daemonSets: false } } }) })), "enforce");
+  });
+  it("an exempt namespace is left alone whatever the pod asks", () => {
+    const c = ctx({ namespace: "csi", config: spec({ podPolicy: { exemptions: { namespaces: ["csi"] } } }) });
+    assert.deepEqual(admitPod(pod({ runtimeClassName: "runc", hostPID: true }, { "io.katacontainers.config.hypervisor.path": "/x" }), c), { mode: "exempt", allowed: true, warnings: [], patch: [] });
+  });
+});
+
+describe("uninstall: never inject a class that is gone", () => {
+  it("without a SandboxConfig an enforce pod is admitted unchanged", () => {
+    assert.deepEqual(admitPod(pod(), ctx({ config: null, mode: "enforce" })), { mode: "off", allowed: true, warnings: [], patch: [] });
+  });
+  it("with the general RuntimeClass absent nothing is injected and the pod is refused, saying why", () => {
+    for (const runtimeClasses of [new Map<string, RuntimeClassInfo>(), new Map([rc("sandboxed", false)])]) {
+      const r = admitPod(pod(), ctx({ runtimeClasses }));
+      assert.equal(r.allowed, false);
+      assert.deepEqual(r.patch, []);
+      assert.match(r.message!, /spec\.runtimeClassName is empty and RuntimeClass sandboxed does not exist .*: wait until RuntimeClass sandboxed exists, or set runtimeClassName to one of/);
+    }
+  });
+});
+
+describe("pod updates and ephemeral containers", () => {
+  const dbg = (privileged: boolean) => ({ name: "debugger", securityContext: { privileged } });
+  it("refuses an update that sets a forbidden sandbox annotation, in every mode", () => {
+    for (const labels of [{ "sandboxing.dev/policy": "enforce" }, {}] as Array<Record<string, string>>) {
+      const v = validatePodUpdate(pod({ runtimeClassName: "sandboxed" }), pod({ runtimeClassName: "sandboxed" }, { "io.katacontainers.config.hypervisor.kernel_params": "init=/bin/sh" }), ctx({ namespaceLabels: labels }));
+      assert.equal(v.allowed, false);
+      assert.match(v.message!, /this update sets metadata\.annotations io\.katacontainers\.config\.hypervisor\.kernel_params, which reconfigure the sandbox/);
+    }
+  });
+  it("an annotation the pod already had (allowed back then) does not block other updates", () => {
+    const a = { "io.katacontainers.config.hypervisor.default_vcpus": "2" };
+    assert.equal(validatePodUpdate(pod({}, a), pod({}, { ...a, team: "b" }), ctx()).allowed, true);
+  });
+  it("refuses a privileged ephemeral container in an unsandboxed pod of an enforce namespace", () => {
+    const old = pod({ runtimeClassName: "runc" });
+    const v = validatePodUpdate(old, pod({ runtimeClassName: "runc", ephemeralContainers: [dbg(true)] }), ctx());
+    assert.equal(v.allowed, false);
+    assert.match(v.message!, /spec\.ephemeralContainers\[0\] \(ephemeral container debugger is privileged\) asks for host privileges, but the pod runs outside a sandbox \(runtimeClassName runc;/);
+  });
+  it("admits ephemeral containers in a sandboxed pod, unprivileged ones anywhere, and ones that were there before", () => {
+    assert.equal(validatePodUpdate(pod({ runtimeClassName: "gvisor" }), pod({ runtimeClassName: "gvisor", ephemeralContainers: [dbg(true)] }), ctx()).allowed, true);
+    assert.equal(validatePodUpdate(pod({}), pod({ ephemeralContainers: [dbg(false)] }), ctx()).allowed, true);
+    assert.equal(validatePodUpdate(pod({ ephemeralContainers: [dbg(true)] }), pod({ ephemeralContainers: [dbg(true)] }), ctx()).allowed, true);
+    assert.equal(validatePodUpdate(pod({}), pod({ ephemeralContainers: [dbg(true)] }), ctx({ namespaceLabels: { "sandboxing.dev/policy": "audit" } })).allowed, true);
   });
 });
 
@@ -121,6 +232,10 @@ describe("webhook configurations", () => {
     assert.deepEqual(all[0]!.clientConfig, { service: { namespace: "op", name: "sandbox-operator-webhook", path: "/mutate-pods/enforce", port: 443 }, caBundle: Buffer.from("PEM").toString("base64") });
     assert.ok(all.every((w) => w.timeoutSeconds <= 5));
   });
+  it("leaves configured exempt namespaces out of every selector", () => {
+    const e = namespaceSelectors({ namespace: "op", exemptNamespaces: ["csi", "kube-system"] });
+    for (const m of ["enforce", "audit", "off"] as const) assert.deepEqual(e[m][1], { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "op", "csi"] });
+  });
   it("moves label-less namespaces to the side of the cluster default", () => {
     const e = namespaceSelectors({ namespace: "op", defaultMode: "enforce" });
     assert.deepEqual([e.enforce[0], e.audit[0], e.off[0]], [
@@ -135,12 +250,15 @@ describe("webhook configurations", () => {
     assert.equal(modeFor(ctx({ mode: "enforce", namespace: "kube-system" })), "exempt");
   });
   it("calls the enforce safety net only for pods outside the sandbox classes or with sandbox annotations", () => {
+    const ann = "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))";
+    const update = `(has(request.subResource) && request.subResource == 'ephemeralcontainers') || (${ann} && (!has(oldObject.metadata.annotations) || object.metadata.annotations != oldObject.metadata.annotations))`;
     assert.equal(
       enforceSafetyNet(["sandboxed", "gvisor"])[0]!.expression,
-      "!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in ['sandboxed', 'gvisor']) || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('io.katacontainers.') || k.startsWith('dev.gvisor.')))",
+      `request.operation == 'CREATE' ? (!has(object.spec.runtimeClassName) || !(object.spec.runtimeClassName in ['sandboxed', 'gvisor']) || ${ann}) : (${update})`,
     );
-    const [, v] = webhookConfigurations({ namespace: "op" }) as unknown as Array<{ webhooks: Array<{ matchConditions?: unknown }> }>;
-    assert.equal(v!.webhooks[0]!.matchConditions, undefined, "without the class list, every enforce pod is validated");
+    const [, v] = webhookConfigurations({ namespace: "op" }) as unknown as Array<{ webhooks: Array<{ matchConditions?: Array<{ expression: string }>; rules: Array<{ operations: string[]; resources: string[] }> }> }>;
+    assert.equal(v!.webhooks[0]!.matchConditions![0]!.expression, `request.operation == 'CREATE' ? (true) : (${update})`, "without the class list, every enforce pod CREATE is validated");
+    for (const w of v!.webhooks.slice(0, 3)) assert.deepEqual(w.rules.map((r) => [r.operations, r.resources]), [[["CREATE", "UPDATE"], ["pods"]], [["UPDATE"], ["pods/ephemeralcontainers"]]]);
   });
   it("leaves caBundle to cert-manager's injector in cert-manager mode", () => {
     const [m] = webhookConfigurations({ namespace: "op", caBundle: "PEM", certManagerCertificate: "op/svc" }) as unknown as Array<{ metadata: { annotations?: Record<string, string> }; webhooks: Array<{ clientConfig: Record<string, unknown> }> }>;

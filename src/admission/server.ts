@@ -126,6 +126,7 @@ async function serve(o: WebhookServerOptions, admission: Admission, certs: CertS
       caBundle: certs.caBundle(),
       url: o.url,
       defaultMode: admission.config()?.podPolicy?.defaultMode,
+      exemptNamespaces: admission.config()?.podPolicy?.exemptions?.namespaces,
       sandboxClasses: admission.configs.isSynced && admission.runtimeClasses.isSynced ? sandboxClasses({ config: admission.config(), runtimeClasses: admission.classes() }) : undefined,
       certManagerCertificate: o.certSource === "cert-manager" ? `${o.namespace}/${o.serviceName}` : undefined,
     });

@@ -106,6 +106,16 @@ export const Variant = Type.Object(
 );
 export type Variant = Static<typeof Variant>;
 
+/** Host access a sandbox does not contain: the pod reaches the node's files, network, processes or IPC. */
+export const HOST_ACCESS_KINDS = ["hostPath", "hostNetwork", "hostPID", "hostIPC"] as const;
+export type HostAccessKind = (typeof HOST_ACCESS_KINDS)[number];
+
+export const HostAccessGrant = Type.Object({
+  namespace: DnsLabel({ description: "The namespace whose pods get this host access." }),
+  kinds: Type.Array(StringEnum(HOST_ACCESS_KINDS), { minItems: 1, maxItems: 4, "x-kubernetes-list-type": "set", description: "hostPath, hostNetwork, hostPID and/or hostIPC." }),
+});
+export type HostAccessGrant = Static<typeof HostAccessGrant>;
+
 const overheadPerBackend = Type.Object(
   {
     "kata-qemu": Type.Optional(ResourceOverhead),
@@ -194,6 +204,27 @@ export const SandboxConfigSpec = Type.Object(
               default: "off",
               description: "Policy for namespaces without the sandboxing.dev/policy label.",
             }),
+          ),
+          allowedHostAccess: Type.Optional(
+            Type.Array(HostAccessGrant, {
+              maxItems: 256,
+              "x-kubernetes-list-type": "map",
+              "x-kubernetes-list-map-keys": ["namespace"],
+              description: "Host access (hostPath, hostNetwork, hostPID, hostIPC) granted per namespace: a sandbox does not contain it, so enforce mode refuses it in every namespace not listed here.",
+            }),
+          ),
+          exemptions: Type.Optional(
+            Type.Object(
+              {
+                daemonSets: Type.Optional(
+                  Type.Boolean({ default: true, description: "Leave pods the DaemonSet controller creates alone (never sandboxed, never refused): node agents such as CNI and CSI plugins need the host." }),
+                ),
+                namespaces: Type.Optional(
+                  Type.Array(DnsLabel(), { maxItems: 256, "x-kubernetes-list-type": "set", description: "Namespaces the pod policy never touches, besides kube-system and the operator's own." }),
+                ),
+              },
+              { description: "Pods the pod policy leaves alone." },
+            ),
           ),
         },
         { default: {} },

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { KubeClient, warningsOf } from "../../src/kube/client.js";
 import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
-import { configSpec, runtimeClass, setupCluster, startTestWebhook, waitWebhookActive, stopWebhookEnv } from "./admission-fixture.js";
+import { configSpec, runtimeClass, setupCluster, startTestWebhook, waitWebhookServing, stopWebhookEnv } from "./admission-fixture.js";
 
 type Spec = Record<string, unknown>;
 const config = (spec: Spec) => ({ apiVersion: "sandboxing.dev/v1alpha1", kind: "SandboxConfig", metadata: { name: "cluster" }, spec });
@@ -36,7 +36,7 @@ describe("SandboxConfig validation by the webhook on a real apiserver", () => {
     await client.apply(runtimeClass("legacy", false));
     await client.delete("SandboxConfig", "cluster");
     webhook = await startTestWebhook(webhookClient);
-    await waitWebhookActive(client);
+    await waitWebhookServing(client);
   });
   after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 

@@ -12,7 +12,7 @@ import type { RunningWebhook } from "../../src/admission/server.js";
 import { testControlPlane } from "../harness/controlplane.js";
 import { installCrds } from "../harness/cluster.js";
 import { kubectlRead } from "../harness/kubectl.js";
-import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookActive, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
+import { OPERATOR_NS, createPod, namespace, runtimeClass, startTestWebhook, waitWebhookServing, type CreateResult, stopWebhookEnv } from "./admission-fixture.js";
 
 const DIR = "examples/pod-policy";
 const ANN = "sandboxing.dev/admission";
@@ -50,12 +50,12 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     await client.apply(runtimeClass("runc", false));
     webhook = await startTestWebhook(webhookClient);
     await client.apply(namespace("probe", "enforce"));
-    await waitWebhookActive(client, "probe");
+    await waitWebhookServing(client, "probe");
   });
   after(() => stopWebhookEnv({ webhook, webhookClient, client, cp }));
 
   it("covers every file in examples/pod-policy", () => {
-    const tested = ["sandboxconfig.yaml", "multi-tenant-cnf.yaml", "multi-tenant-cnf.refused.yaml", "faas.yaml", "privileged-workload.yaml", "debug-bpf.yaml", "legacy-image.yaml", "sandbox-annotation.refused.yaml"];
+    const tested = ["sandboxconfig.yaml", "multi-tenant-cnf.yaml", "multi-tenant-cnf.refused.yaml", "faas.yaml", "privileged-workload.yaml", "debug-bpf.yaml", "legacy-image.yaml", "sandbox-annotation.refused.yaml", "host-access.refused.yaml", "host-access-granted.yaml", "exempt-namespace.yaml"];
     assert.deepEqual(readdirSync(DIR).sort(), [...tested].sort());
   });
 
@@ -112,6 +112,29 @@ describe("docs/pod-policy.md examples on a real apiserver + webhook", () => {
     }
     assert.equal(created(again).spec.runtimeClassName, "kata-legacy");
     assert.equal(again!.obj!.metadata.annotations?.[ANN], "enforce: runtimeClassName kata-legacy is a sandbox");
+  });
+
+  it("host access: a hostPath volume is refused in an enforce namespace, naming the field path and the grant", async () => {
+    const r = (await applyFile("host-access.refused.yaml")).get("log-shipper")!;
+    assert.equal(r.status, 403);
+    assert.equal(
+      r.message,
+      'admission webhook "enforce.pods.sandboxing.dev" denied the request: pod log-shipper in namespace log-tenant: spec.volumes[1].hostPath (volume node-logs, path /var/log) reaches the host even from a sandbox (the node\'s files: a VM or gVisor does not contain that), and namespace log-tenant enforces sandboxing: remove it, or have a cluster admin grant hostPath to namespace log-tenant in SandboxConfig cluster spec.podPolicy.allowedHostAccess',
+    );
+  });
+
+  it("host access: what SandboxConfig grants node-monitoring is admitted, sandboxed, with the grant recorded", async () => {
+    const pod = created((await applyFile("host-access-granted.yaml")).get("node-exporter"));
+    assert.equal(pod.spec.runtimeClassName, "sandboxed");
+    assert.match(pod.metadata.annotations?.[ANN] ?? "", /^enforce: runtimeClassName sandboxed (injected|is a sandbox); host access granted by SandboxConfig spec\.podPolicy\.allowedHostAccess \(spec\.hostNetwork, spec\.volumes\[0\]\.hostPath\)$/);
+  });
+
+  it("exempt namespace: the CSI plugin runs unchanged on the host runtime", async () => {
+    const r = (await applyFile("exempt-namespace.yaml")).get("csi-node-plugin")!;
+    const pod = created(r);
+    assert.equal(pod.spec.runtimeClassName ?? undefined, undefined, "not sandboxed");
+    assert.equal(pod.metadata.annotations?.[ANN], undefined, "not annotated");
+    assert.deepEqual(r.warnings, []);
   });
 
   it("a sandbox-reconfiguring annotation is refused", async () => {

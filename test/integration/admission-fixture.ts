@@ -79,6 +79,14 @@ export async function waitWebhookActive(client: KubeClient, ns: string = NS.enfo
 }
 
 /**
+ * Waits until the apiserver calls the webhook at all, with or without a SandboxConfig: a pod with a
+ * sandbox annotation is refused in every namespace the policy covers.
+ */
+export async function waitWebhookServing(client: KubeClient, ns: string = NS.enforce): Promise<void> {
+  await eventually(`webhook serving in ${ns}`, async () => /reconfigure the sandbox/.test((await createPod(client, pod(`probe-${Date.now()}`, ns, {}, { "dev.gvisor.probe": "1" }), true)).message ?? ""), 30_000, 200);
+}
+
+/**
  * Stops what a webhook test file started, in order, and stops the control plane even when an
  * earlier step throws: a control plane left running keeps the test file alive until its timeout.
  */
