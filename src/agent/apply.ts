@@ -18,6 +18,7 @@ import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, verifyHandler, type VerifyImage, type VerifyResult } from "./verify.js";
+import { gvisorPayloadFor, PayloadError, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
@@ -29,6 +30,8 @@ export interface NodeAgentOptions {
   criSocket?: string;
   /** Binaries the agent ships (runsc, containerd-shim-runsc-v1), installed under /opt/sandbox-operator/bin. */
   payloadDir?: string;
+  /** The default gVisor payload image (pinned by digest) the agent installs; SandboxConfig spec.payloads.gvisor overrides it. */
+  gvisorPayload?: string;
   restarter: Restarter;
   /** Prefix the runtime needs in front of host paths written into its configs ("" on a real host; the host root in tests). */
   configPrefix?: string;
@@ -67,11 +70,13 @@ const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
 export class NodeAgent {
   readonly state: StateDir;
   private readonly lock: HostLock;
+  readonly payloads: PayloadStore;
   inventory?: HostInventory;
 
   constructor(readonly o: NodeAgentOptions) {
     this.state = new StateDir(o.hostRoot);
     this.lock = new HostLock(this.state);
+    this.payloads = new PayloadStore({ hostRoot: o.hostRoot, runtimePath: (p) => this.runtimePath(p), stateDir: this.state.dir, log: o.log });
   }
 
   private fault(step: string): void {
@@ -94,6 +99,7 @@ export class NodeAgent {
       containerdConfig: this.o.containerdConfig,
       configPrefix: this.o.configPrefix,
       payloadDir: this.o.payloadDir,
+      gvisorPayload: this.o.gvisorPayload,
       kataDir: this.o.kataDir,
       kvm: this.inventory?.probe.kvm,
     });
@@ -209,6 +215,42 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
+  private async withCri<T>(f: (cri: CriClient) => Promise<T>): Promise<T> {
+    const cri = new CriClient(this.socket());
+    try {
+      return await f(cri);
+    } finally {
+      cri.close();
+    }
+  }
+
+  /** Removes payload versions no sandbox can use; a runtime that does not answer only delays it. */
+  private async collectLocked(): Promise<{ removed: string[]; inUse: string[] }> {
+    if (!this.payloads.state().versions.length) return { removed: [], inUse: [] };
+    return this.withCri((cri) => this.payloads.collect(cri)).catch((e: Error) => {
+      this.o.log.warn({ err: e.message }, "could not check which sandboxes use old payload versions; keeping them for now");
+      return { removed: [], inUse: [`(unknown: ${e.message})`] };
+    });
+  }
+
+  /** Between apply/revert runs (the loop calls it): removes payload versions no sandbox uses any more. */
+  async collectPayloads(): Promise<{ removed: string[]; inUse: string[] }> {
+    this.lock.acquire();
+    try {
+      return await this.collectLocked();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** After a revert: a Failed outcome (retried) while a payload version we installed is still in use, else undefined. */
+  private async revertPayloads(started: number): Promise<Outcome | undefined> {
+    this.payloads.retireAll();
+    const { inUse } = await this.collectLocked();
+    if (!inUse.length) return undefined;
+    return { ...outcome(false, "Failed", "PayloadInUse", `configuration reverted; payload files kept while sandboxes still run on them: ${inUse.join("; ")}`, [], false, [], started), retry: true };
+  }
+
   /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined, spec?: Desired["verification"]): Promise<VerifyResult[]> {
     const image: VerifyImage = { ...spec, image: spec?.image ?? this.o.verifyImage };
@@ -280,14 +322,25 @@ export class NodeAgent {
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);
     const st = this.state.state();
+    const payload = gvisorPayloadFor(desired, this.o.gvisorPayload);
+    let inv = fresh;
+    if (payload) {
+      try {
+        inv = withPayloadLayout(fresh, await this.withCri((cri) => this.payloads.ensure(cri, payload)));
+      } catch (e) {
+        const message = e instanceof PayloadError ? e.message : `installing the gVisor payload ${payload.image} failed: ${(e as Error).message}`;
+        return { ...outcome(false, "Failed", "PayloadInstallFailed", message, [], false, [], started), retry: true };
+      }
+    }
     let changes: FileChange[];
     try {
-      changes = this.plan(desired, fresh, engine, st).filter(NodeAgent.differs);
+      changes = this.plan(desired, inv, engine, st).filter(NodeAgent.differs);
     } catch (e) {
       return outcome(false, "Failed", "ApplyFailed", `${engine.describe}: ${(e as Error).message}`, [], false, [], started);
     }
     if (changes.length === 0 && st?.appliedHash === desired.hash) {
       this.o.log.info({ hash: desired.hash }, "node already runs this configuration; nothing written, no restart");
+      await this.collectLocked();
       return outcome(true, "Applied", "Verified", "already applied", handlerStatus(desired.handlers, st.handlers), false, [], started);
     }
     const restart = changes.some((c) => c.restart);
@@ -329,11 +382,15 @@ export class NodeAgent {
       this.state.saveState(st ? { ...st, failedHash: desired.hash, failedMessage: failure.message } : null);
       // Nothing of ours remains: a backup kept now would go stale if the admin edits the file later.
       if (!st) for (const c of changes) if (c.foreign) this.state.dropBackup(c.path);
+      await this.collectLocked();
       const out = outcome(false, "Failed", failure.reason, failure.message, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
       return failure.reason === "RuntimeRestartFailed" ? { ...out, retry: true } : out;
     }
     this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
     this.state.end();
+    // The runtime runs the new config now: older payload versions go once no sandbox uses them.
+    this.payloads.switched("gvisor", payload ? payloadVersion(payload.image) : undefined, desired.handlers.filter((h) => h.backend === "gvisor").map((h) => h.name));
+    await this.collectLocked();
     return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 
@@ -357,7 +414,7 @@ export class NodeAgent {
     if (!this.inventory) await this.probe();
     const inv = this.inventory!;
     const st = this.state.state();
-    if (!st) return outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
+    if (!st) return (await this.revertPayloads(started)) ?? outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
     const engine = this.engine(inv);
     const changes: FileChange[] = [];
     for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
@@ -399,6 +456,9 @@ export class NodeAgent {
     for (const e of st.edited) this.state.dropBackup(e.path);
     this.state.saveState(null);
     this.state.end();
+    // Config first, restart, then the files: a version goes only once no sandbox runs on it.
+    const inUse = await this.revertPayloads(started);
+    if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);
   }

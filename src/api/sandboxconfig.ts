@@ -3,6 +3,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import {
   VerificationImage,
+  Payloads,
   BACKENDS,
   Conditions,
   DnsLabel,
@@ -192,6 +193,7 @@ export const SandboxConfigSpec = Type.Object(
     ),
     logLevel: Type.Optional(StringEnum(["debug", "info", "warn", "error"] as const, { default: "info" })),
     verification: Type.Optional(VerificationImage),
+    payloads: Type.Optional(Payloads),
     installMethod: Type.Optional(
       StringEnum(["Auto", "DaemonSet", "MachineConfig"] as const, {
         default: "Auto",
