@@ -13,12 +13,12 @@ import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
-import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
+import { payloadShimUnsupported, probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, verifyHandler, type VerifyImage, type VerifyResult } from "./verify.js";
-import { gvisorPayloadFor, PayloadError, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
+import { gvisorPayloadFor, PayloadError, payloadVersion, PayloadStore, withPayloadLayout, type PayloadSpec } from "./payloads.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
@@ -215,6 +215,16 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
+  /** Installs the payload version (before anything is written): the inventory pointing at it, or a retried Failed outcome. */
+  private async installPayload(fresh: HostInventory, payload: PayloadSpec, started: number): Promise<HostInventory | Outcome> {
+    try {
+      return withPayloadLayout(fresh, await this.withCri((cri) => this.payloads.ensure(cri, payload)));
+    } catch (e) {
+      const message = e instanceof PayloadError ? e.message : `installing the gVisor payload ${payload.image} failed: ${(e as Error).message}`;
+      return { ...outcome(false, "Failed", "PayloadInstallFailed", message, [], false, [], started), retry: true };
+    }
+  }
+
   private async withCri<T>(f: (cri: CriClient) => Promise<T>): Promise<T> {
     const cri = new CriClient(this.socket());
     try {
@@ -322,16 +332,10 @@ export class NodeAgent {
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);
     const st = this.state.state();
-    const payload = gvisorPayloadFor(desired, this.o.gvisorPayload);
-    let inv = fresh;
-    if (payload) {
-      try {
-        inv = withPayloadLayout(fresh, await this.withCri((cri) => this.payloads.ensure(cri, payload)));
-      } catch (e) {
-        const message = e instanceof PayloadError ? e.message : `installing the gVisor payload ${payload.image} failed: ${(e as Error).message}`;
-        return { ...outcome(false, "Failed", "PayloadInstallFailed", message, [], false, [], started), retry: true };
-      }
-    }
+    // containerd 1.6 keeps host-installed gVisor (or --payload-dir): the payload's shim needs 1.7+.
+    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
+    const inv = payload ? await this.installPayload(fresh, payload, started) : fresh;
+    if ("ok" in inv) return inv;
     let changes: FileChange[];
     try {
       changes = this.plan(desired, inv, engine, st).filter(NodeAgent.differs);

@@ -20,8 +20,12 @@ export interface PayloadSpec {
   imagePullPolicy?: "IfNotPresent" | "Never";
 }
 
-/** A payload could not be pulled or installed (reason PayloadInstallFailed). */
-export class PayloadError extends Error {}
+/** A payload could not be pulled or installed (reason PayloadInstallFailed); `incomplete`: the image lacks files (no retry helps). */
+export class PayloadError extends Error {
+  incomplete?: boolean;
+}
+
+const INSTALL_ATTEMPTS = 4;
 
 export const PAYLOAD_LABEL = "sandboxing.dev/payload-install";
 const LOG_DIR = "/var/log/sandbox-operator/payload";
@@ -92,7 +96,16 @@ export class PayloadStore {
     const hostDir = payloadHostDir(spec.backend, version);
     if (!existsSync(this.local(hostDir)) || !this.complete(spec.backend, this.local(hostDir))) {
       await this.pull(cri, spec);
-      await this.install(cri, spec, hostDir);
+      // A kubelet kills CRI sandboxes it did not make (ADR 0004) and may catch the copy: each try starts clean.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.install(cri, spec, hostDir);
+          break;
+        } catch (e) {
+          if (attempt >= INSTALL_ATTEMPTS || (e as PayloadError).incomplete) throw e;
+          this.o.log.warn({ backend: spec.backend, attempt, err: (e as Error).message }, "payload copy failed; trying again");
+        }
+      }
     }
     const s = this.state();
     if (!s.versions.some((v) => v.backend === spec.backend && v.version === version)) {
@@ -121,7 +134,11 @@ export class PayloadStore {
     mkdirSync(this.local(incoming), { recursive: true, mode: 0o755 });
     try {
       await this.copyOut(cri, spec, incoming, uid);
-      if (!this.complete(spec.backend, this.local(incoming))) throw new PayloadError(`the ${spec.backend} payload image ${spec.image} lacks ${PAYLOAD_FILES[spec.backend].join(" or ")} under /payload (docs/payloads.md says what a payload image holds)`);
+      if (!this.complete(spec.backend, this.local(incoming))) {
+        const e = new PayloadError(`the ${spec.backend} payload image ${spec.image} lacks ${PAYLOAD_FILES[spec.backend].join(" or ")} under /payload (docs/payloads.md says what a payload image holds)`);
+        e.incomplete = true;
+        throw e;
+      }
       // An earlier incomplete copy (a crash before the rename cannot leave one; a hand edit could).
       rmSync(this.local(hostDir), { recursive: true, force: true });
       renameSync(this.local(incoming), this.local(hostDir));

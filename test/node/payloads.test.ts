@@ -2,14 +2,16 @@
 // pulled from the local registry through containerd 2's mirror config, installed per version,
 // switched to, kept while a gVisor pod runs on it, and removed after; uninstall removes only ours.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Desired } from "../../src/agent/apply.js";
 import type { CriClient } from "../../src/agent/cri/client.js";
 import { payloadHostDir, payloadVersion } from "../../src/agent/payloads.js";
-import { writeArchive } from "../../src/images/build.js";
+import { VERIFY_BUSYBOX, writeArchive } from "../../src/images/build.js";
+import { buildImage, ociArch } from "../../src/images/oci.js";
+import { PAYLOAD_COPY_COMMAND } from "../../src/manifests/names.js";
 import { CONTAINERD_DROPIN, runscConfigPath, defaultLayout } from "../../src/render/node/layout.js";
 import { startContainerd, v3Config, type Containerd } from "../harness/containerd.js";
 import { buildDefaultGvisorPayload } from "../harness/gvisor.js";
@@ -135,6 +137,20 @@ describe("gVisor payloads on containerd 2.x, pulled from the local registry", { 
     assert.equal(second.ok, true, second.message);
     assert.equal(existsSync(version(v2)), false);
     assert.deepEqual(gvisorDirs(), ["installed-by-hand"], "only what the agent installed is gone");
-    rmSync(join(root, "opt/sandbox-operator/gvisor/installed-by-hand"), { recursive: true });
+  });
+
+  it("a payload image without the gVisor files fails as PayloadInstallFailed, naming the image; nothing is written", async () => {
+    const empty = buildImage({ repository: `localhost/${REPO}-empty`, tag: "1", architecture: ociArch(process.arch), entrypoint: PAYLOAD_COPY_COMMAND, env: [], user: "0:0", workingDir: "/", labels: {}, layers: [{ comment: "busybox only", entries: [{ path: "bin", type: "dir", mode: 0o755 }, { path: "bin/busybox", type: "file", mode: 0o755, content: readFileSync(VERIFY_BUSYBOX) }, { path: "payload", type: "dir", mode: 0o755 }] }] });
+    const archive = join(work, "empty.oci.tar");
+    writeFileSync(archive, empty.archive);
+    await reg.push(archive, `${REPO}-empty`, { tag: "1" });
+    const ref = `localhost/${REPO}-empty@${empty.digest}`;
+    const agent = agentFor(c, root, undefined, { gvisorPayload: v1 });
+    const out = await agent.apply(desired("aaaa000000000003", ref));
+    assert.equal(out.ok, false);
+    assert.equal(out.reason, "PayloadInstallFailed", out.message);
+    assert.match(out.message, new RegExp(`${ref.replace(/[.]/g, "\\.")} lacks runsc or containerd-shim-runsc-v1 under /payload`));
+    assert.equal(existsSync(join(root, CONTAINERD_DROPIN)), false, "no config written");
+    assert.deepEqual(gvisorDirs(), ["installed-by-hand"], "no version dir, no temp dir");
   });
 });

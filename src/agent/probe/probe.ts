@@ -165,8 +165,11 @@ const HYPERVISOR_BIN: Record<string, string[]> = {
   "kata-fc": ["firecracker"],
 };
 
+/** containerd before 1.7 cannot read the start reply of today's gVisor shim (containerd 2's JSON bootstrap). */
+export const payloadShimUnsupported = (cri: Probe["cri"]) => cri.kind === "containerd" && /^v?1\.[0-6]\./.test(cri.version ?? "");
+
 function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: Layout): { probe: BackendProbe; layout: Layout; ships: boolean } {
-  const fromImage = !!o.gvisorPayload;
+  const fromImage = !!o.gvisorPayload && !payloadShimUnsupported(cri);
   const ships = !fromImage && !!o.payloadDir && isExecutable(join(o.payloadDir, "runsc")) && isExecutable(join(o.payloadDir, "containerd-shim-runsc-v1"));
   const runsc = findBinary(o.hostRoot, [layout.runsc, ...BIN_DIRS.map((d) => `${d}/runsc`)]);
   const shim = findBinary(o.hostRoot, [layout.gvisorShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-runsc-v1`)]);
@@ -181,6 +184,7 @@ function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: L
   else if (fromImage) message = `the agent installs the gVisor payload ${o.gvisorPayload} under /opt/sandbox-operator/gvisor/<digest>/ on apply`;
   else if (ships) message = `the agent installs runsc and containerd-shim-runsc-v1 into ${layout.installDir}/bin on apply`;
   else if (installed) message = `runsc at ${runsc}${shim ? `, shim at ${shim}` : ""}`;
+  else if (o.gvisorPayload) message = `containerd ${cri.version} cannot run the gVisor payload's shim (it needs containerd 1.7 or later) and ${missing} is not installed on the host; install gVisor built for containerd 1.6, or upgrade containerd`;
   else message = `${missing} not found on the host; install gVisor (runsc and containerd-shim-runsc-v1) or use the agent image that ships them`;
   return {
     probe: { backend: "gvisor", installed, usable: (installed || ships || fromImage) && archOk, message },
