@@ -164,7 +164,7 @@ export class AgentLoop {
     }
     if (spec.action === "Revert") {
       if (!spec.proceed) return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: "revert requested; waiting for the rollout gate (spec.proceed)" });
-      if (!st && !agent.payloads.installed().length) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });
+      if (!st && !agent.payloads.store.installed().length) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });
       await this.report(obj, { ...base, phase: "Reverting", reason: "Reverting", message: "restoring the runtime configuration" });
       return this.reportOutcome(obj, await agent.revert(), undefined);
     }
