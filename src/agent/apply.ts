@@ -13,11 +13,13 @@ import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
-import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
+import { payloadShimUnsupported, probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
-import { cleanupVerifySandboxes, verifyHandler, type VerifyImage, type VerifyResult } from "./verify.js";
+import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
+import { gvisorPayloadFor, payloadVersion, PayloadStore } from "./payloads.js";
+import { PayloadSteps } from "./payload-steps.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
@@ -29,6 +31,8 @@ export interface NodeAgentOptions {
   criSocket?: string;
   /** Binaries the agent ships (runsc, containerd-shim-runsc-v1), installed under /opt/sandbox-operator/bin. */
   payloadDir?: string;
+  /** The default gVisor payload image (pinned by digest) the agent installs; SandboxConfig spec.payloads.gvisor overrides it. */
+  gvisorPayload?: string;
   restarter: Restarter;
   /** Prefix the runtime needs in front of host paths written into its configs ("" on a real host; the host root in tests). */
   configPrefix?: string;
@@ -49,9 +53,6 @@ export interface NodeAgentOptions {
   fault?: string;
 }
 
-/** The verification image is not on the node and cannot be pulled. */
-class VerifyImageError extends Error {}
-
 /** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
 export interface HandlerVerifier {
   readonly name: string;
@@ -67,11 +68,14 @@ const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
 export class NodeAgent {
   readonly state: StateDir;
   private readonly lock: HostLock;
+  readonly payloads: PayloadSteps;
   inventory?: HostInventory;
 
   constructor(readonly o: NodeAgentOptions) {
     this.state = new StateDir(o.hostRoot);
     this.lock = new HostLock(this.state);
+    const store = new PayloadStore({ hostRoot: o.hostRoot, runtimePath: (p) => this.runtimePath(p), stateDir: this.state.dir, log: o.log });
+    this.payloads = new PayloadSteps(store, () => this.socket(), o.log);
   }
 
   private fault(step: string): void {
@@ -94,6 +98,7 @@ export class NodeAgent {
       containerdConfig: this.o.containerdConfig,
       configPrefix: this.o.configPrefix,
       payloadDir: this.o.payloadDir,
+      gvisorPayload: this.o.gvisorPayload,
       kataDir: this.o.kataDir,
       kvm: this.inventory?.probe.kvm,
     });
@@ -209,6 +214,16 @@ export class NodeAgent {
     this.state.step(j, "written");
   }
 
+  /** Between apply/revert runs (the loop calls it): removes payload versions no sandbox uses any more. */
+  async collectPayloads(): Promise<{ removed: string[]; inUse: string[] }> {
+    this.lock.acquire();
+    try {
+      return await this.payloads.collect();
+    } finally {
+      this.lock.release();
+    }
+  }
+
   /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined, spec?: Desired["verification"]): Promise<VerifyResult[]> {
     const image: VerifyImage = { ...spec, image: spec?.image ?? this.o.verifyImage };
@@ -217,7 +232,7 @@ export class NodeAgent {
     const cri = new CriClient(this.socket());
     const logDir = { local: this.local(VERIFY_LOG_DIR), runtime: this.runtimePath(VERIFY_LOG_DIR) };
     try {
-      await this.ensureImage(cri, image);
+      await ensureVerifyImage(cri, image, this.o.log);
       return await this.verifyEach(handlers, hostKernel, "cri", (h) => verifyHandler({ cri, handler: h, image: image.image, logDir }));
     } finally {
       cri.close();
@@ -233,19 +248,6 @@ export class NodeAgent {
       this.o.log.info({ handler: h.name, backend: h.backend, via, ok: r.ok, kernel: r.kernel, dmesg: r.dmesg, ms: r.durationMs, message: r.message }, "verified handler");
     }
     return results;
-  }
-
-  /** Through CRI the node pulls without pull secrets (there is no kubelet to hand them over). */
-  private async ensureImage(cri: CriClient, v: VerifyImage): Promise<void> {
-    const present = v.imagePullPolicy !== "Always" && (await cri.imageStatus(v.image));
-    if (present) return;
-    if (v.imagePullPolicy === "Never") throw new VerifyImageError(`the verification image ${v.image} is not on the node and spec.verification.imagePullPolicy is Never`);
-    this.o.log.info({ image: v.image }, "pulling the verification image");
-    try {
-      await cri.pullImage(v.image);
-    } catch (e) {
-      throw new VerifyImageError(`the node cannot pull the verification image ${v.image} (${(e as Error).message}); mirror it where this node pulls from, or set spec.verification.image in the SandboxConfig`);
-    }
   }
 
   /** At agent start: take the lock once and finish (roll back) whatever a crashed run left. */
@@ -280,14 +282,19 @@ export class NodeAgent {
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);
     const st = this.state.state();
+    // containerd 1.6 keeps host-installed gVisor (or --payload-dir): the payload's shim needs 1.7+.
+    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
+    const inv = payload ? await this.payloads.install(fresh, payload, started) : fresh;
+    if ("ok" in inv) return inv;
     let changes: FileChange[];
     try {
-      changes = this.plan(desired, fresh, engine, st).filter(NodeAgent.differs);
+      changes = this.plan(desired, inv, engine, st).filter(NodeAgent.differs);
     } catch (e) {
       return outcome(false, "Failed", "ApplyFailed", `${engine.describe}: ${(e as Error).message}`, [], false, [], started);
     }
     if (changes.length === 0 && st?.appliedHash === desired.hash) {
       this.o.log.info({ hash: desired.hash }, "node already runs this configuration; nothing written, no restart");
+      await this.payloads.collect();
       return outcome(true, "Applied", "Verified", "already applied", handlerStatus(desired.handlers, st.handlers), false, [], started);
     }
     const restart = changes.some((c) => c.restart);
@@ -329,11 +336,15 @@ export class NodeAgent {
       this.state.saveState(st ? { ...st, failedHash: desired.hash, failedMessage: failure.message } : null);
       // Nothing of ours remains: a backup kept now would go stale if the admin edits the file later.
       if (!st) for (const c of changes) if (c.foreign) this.state.dropBackup(c.path);
+      await this.payloads.collect();
       const out = outcome(false, "Failed", failure.reason, failure.message, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
       return failure.reason === "RuntimeRestartFailed" ? { ...out, retry: true } : out;
     }
     this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
     this.state.end();
+    // The runtime runs the new config now: older payload versions go once no sandbox uses them.
+    this.payloads.store.switched("gvisor", payload ? payloadVersion(payload.image) : undefined, desired.handlers.filter((h) => h.backend === "gvisor").map((h) => h.name));
+    await this.payloads.collect();
     return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 
@@ -357,7 +368,7 @@ export class NodeAgent {
     if (!this.inventory) await this.probe();
     const inv = this.inventory!;
     const st = this.state.state();
-    if (!st) return outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
+    if (!st) return (await this.payloads.afterRevert(started)) ?? outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
     const engine = this.engine(inv);
     const changes: FileChange[] = [];
     for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
@@ -399,6 +410,9 @@ export class NodeAgent {
     for (const e of st.edited) this.state.dropBackup(e.path);
     this.state.saveState(null);
     this.state.end();
+    // Config first, restart, then the files: a version goes only once no sandbox runs on it.
+    const inUse = await this.payloads.afterRevert(started);
+    if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);
   }

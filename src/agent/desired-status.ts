@@ -15,6 +15,8 @@ export type Reason =
   | "VerificationImagePullFailed"
   | "RuntimeNotFound"
   | "NoUsableBackend"
+  | "PayloadInstallFailed"
+  | "PayloadInUse"
   | "Reverted";
 
 export interface StatusInput {

@@ -164,7 +164,7 @@ export class AgentLoop {
     }
     if (spec.action === "Revert") {
       if (!spec.proceed) return this.report(obj, { ...base, phase: "Waiting", reason: "WaitingForRollout", message: "revert requested; waiting for the rollout gate (spec.proceed)" });
-      if (!st) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });
+      if (!st && !agent.payloads.store.installed().length) return this.report(obj, { ...base, phase: "Reverted", reason: "Reverted", message: "the node runs none of our configuration", appliedHash: "", handlers: [] });
       await this.report(obj, { ...base, phase: "Reverting", reason: "Reverting", message: "restoring the runtime configuration" });
       return this.reportOutcome(obj, await agent.revert(), undefined);
     }
@@ -172,6 +172,8 @@ export class AgentLoop {
     const pinned = spec.desired;
     const desired = specDesiredFor(spec, probe);
     if (desired && applied === desired.hash) {
+      // Old payload versions go as soon as the last sandbox on them has ended.
+      await agent.collectPayloads().catch((e: Error) => this.o.log.warn({ err: e.message }, "collecting old payload versions failed"));
       return this.report(obj, { ...base, phase: "Applied", reason: "Verified", message: `${desired.handlers.length} handler(s) verified`, handlers: (st?.handlers ?? []).map((h) => ({ name: h.name, backend: h.backend as "gvisor", verified: true, kernel: h.kernel })) });
     }
     if (desired && this.failedHash === desired.hash && this.failedStatus) return this.report(obj, this.failedStatus);

@@ -40,6 +40,7 @@ const program = new Command("sandbox-agent")
   .option("--pass-stuck-after <seconds>", "/healthz fails once one apply/revert pass has run this long (a long apply alone never fails it)", String(DEFAULT_HEALTH_LIMITS.passStuckAfterMs / 1000))
   .option("--retry-backoff <seconds>", "first wait before retrying after a failed runtime restart (doubles, up to 10 minutes)", "30")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
+  .option("--gvisor-payload <image>", "default gVisor payload image (repository@sha256:...) installed under /opt/sandbox-operator/gvisor/<digest>/; SandboxConfig spec.payloads.gvisor overrides it")
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
   .option("--runsc-flag <key=value...>", "runsc flag for every gVisor sandbox (runsc.toml [runsc_config])", [])
   .requiredOption("--verify-image <ref>", "default image of the verification container (needs sh, uname, dmesg; the DaemonSet passes the agent's own image, pinned by digest); SandboxConfig spec.verification.image overrides it")
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     passStuckAfter: string;
     retryBackoff: string;
     payloadDir?: string;
+    gvisorPayload?: string;
     configPrefix: string;
     runscFlag: string[];
     verifyImage: string;
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
     criSocket: o.criSocket,
     containerdConfig: o.containerdConfig,
     payloadDir: o.payloadDir,
+    gvisorPayload: o.gvisorPayload,
     restarter,
     configPrefix: o.configPrefix || undefined,
     runscFlags,
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, hostPid, unit: o.runtimeUnit, verifyWith: o.verifyWith, payload: o.payloadDir }, "agent starting");
+  log.info({ version: VERSION, hostRoot: o.hostRoot, restart: restarter.name, hostPid, unit: o.runtimeUnit, verifyWith: o.verifyWith, payload: o.payloadDir, gvisorPayload: o.gvisorPayload }, "agent starting");
   await loop.run();
   kube.close();
 }

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { VERIFY_TOOLS_DIR } from "../manifests/names.js";
+import type { Logger } from "pino";
 import { CriError, type CriClient } from "./cri/client.js";
 
 export const VERIFY_LABEL = "sandboxing.dev/verify";
@@ -136,4 +137,20 @@ export async function cleanupVerifySandboxes(cri: CriClient): Promise<number> {
     await cri.removePodSandbox(p.id).catch(() => undefined);
   }
   return pods.length;
+}
+
+/** The verification image is not on the node and cannot be pulled. */
+export class VerifyImageError extends Error {}
+
+/** Through CRI the node pulls without pull secrets (there is no kubelet to hand them over). */
+export async function ensureVerifyImage(cri: CriClient, v: VerifyImage, log: Logger): Promise<void> {
+  const present = v.imagePullPolicy !== "Always" && (await cri.imageStatus(v.image));
+  if (present) return;
+  if (v.imagePullPolicy === "Never") throw new VerifyImageError(`the verification image ${v.image} is not on the node and spec.verification.imagePullPolicy is Never`);
+  log.info({ image: v.image }, "pulling the verification image");
+  try {
+    await cri.pullImage(v.image);
+  } catch (e) {
+    throw new VerifyImageError(`the node cannot pull the verification image ${v.image} (${(e as Error).message}); mirror it where this node pulls from, or set spec.verification.image in the SandboxConfig`);
+  }
 }

@@ -62,6 +62,27 @@ export const VerificationImage = Type.Object({
 }, { description: "How each node's agent proves its handlers: the image of its verification Pods and how the node pulls it." });
 export type VerificationImage = Static<typeof VerificationImage>;
 
+/** An image reference pinned by digest (repository@sha256:<64 hex>): a payload never moves under a tag. */
+export const PINNED_IMAGE_REFERENCE = "^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[a-f0-9]{64}$";
+
+/** A runtime payload (docs/payloads.md): the OCI image whose files the agent installs for one backend. */
+export const PayloadImage = Type.Object({
+  image: Type.String({
+    pattern: PINNED_IMAGE_REFERENCE,
+    maxLength: 512,
+    description: "Payload image, pinned by digest (name@sha256:...). The node pulls it through its CRI runtime (its mirrors and credentials apply) and the agent installs its files under /opt/sandbox-operator/<backend>/<digest>/.",
+  }),
+  imagePullPolicy: Type.Optional(StringEnum(["IfNotPresent", "Never"] as const, { description: "IfNotPresent (default): pull unless the node has it. Never: the image must already be on the node (pre-loaded)." })),
+});
+export type PayloadImage = Static<typeof PayloadImage>;
+
+/** Per backend, the payload to install; a backend left out uses the agent's default (gVisor: the payload image built with the operator). */
+export const Payloads = Type.Object(
+  { gvisor: Type.Optional(PayloadImage) },
+  { description: "Runtime payloads the agent installs, per backend (gvisor today; kata later). Default: the gVisor payload image built and pinned with the operator." },
+);
+export type Payloads = Static<typeof Payloads>;
+
 export const DnsLabel = (options: SchemaOptions = {}) =>
   Type.String({ pattern: DNS_LABEL, minLength: 1, maxLength: 63, ...options });
 

@@ -3,6 +3,7 @@
 import { Type, type SchemaOptions, type Static } from "@sinclair/typebox";
 import {
   VerificationImage,
+  Payloads,
   BACKENDS,
   Conditions,
   DnsLabel,
@@ -239,6 +240,7 @@ export const SandboxConfigSpec = Type.Object(
     ),
     logLevel: Type.Optional(StringEnum(["debug", "info", "warn", "error"] as const, { default: "info" })),
     verification: Type.Optional(VerificationImage),
+    payloads: Type.Optional(Payloads),
     installMethod: Type.Optional(
       StringEnum(["Auto", "DaemonSet", "MachineConfig"] as const, {
         default: "Auto",

@@ -1,7 +1,7 @@
 // SandboxNode: the contract between the controller (writes spec) and one node's agent (writes
 // status). docs/agent-contract.md explains every field; keep the two in step.
 import { Type, type Static } from "@sinclair/typebox";
-import { BACKENDS, Conditions, StringEnum, VerificationImage } from "./common.js";
+import { BACKENDS, Conditions, Payloads, StringEnum, VerificationImage } from "./common.js";
 import { SandboxConfigSpec } from "./sandboxconfig.js";
 
 export const SANDBOXNODE_KIND = "SandboxNode";
@@ -46,6 +46,7 @@ export const SandboxNodeSpec = Type.Object({
         allowedSandboxAnnotations: SandboxConfigSpec.properties.allowedSandboxAnnotations,
         logLevel: StringEnum(["debug", "info", "warn", "error"] as const),
         verification: Type.Optional(VerificationImage),
+        payloads: Type.Optional(Payloads),
       },
       {
         description:
@@ -60,6 +61,7 @@ export const SandboxNodeSpec = Type.Object({
       allowedAnnotations: Type.Optional(Type.Array(Type.String())),
       logLevel: Type.Optional(Type.String()),
       verification: Type.Optional(VerificationImage),
+      payloads: Type.Optional(Payloads),
     }),
   ),
 });

@@ -46,6 +46,7 @@ export function bundleInputs(opts: DeployOptions, version: string): BundleInputs
   return {
     version,
     image: imageReference(opts.image),
+    ...(opts.image.gvisorPayload ? { gvisorPayload: imageReference(opts.image.gvisorPayload) } : {}),
     deployments: [
       { name: CONTROLLER, spec: deploymentSpec(c, CONTROLLER) },
       { name: WEBHOOK, spec: deploymentSpec(w, WEBHOOK) },

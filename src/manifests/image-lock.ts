@@ -24,9 +24,13 @@ export function readImageLock(root = repoRoot()): ImageRef {
   if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build:image (it records the image digest the manifests pin), or pass --image`);
   const lock = JSON.parse(readFileSync(path, "utf8")) as Partial<ImageRef>;
   if (!lock.repository || !lock.tag || !lock.digest) throw new Error(`${path} must have repository, tag and digest: run npm run build:image`);
-  return { repository: lock.repository, tag: lock.tag, digest: lock.digest };
+  const g = lock.gvisorPayload;
+  if (g && (!g.repository || !g.tag || !/^sha256:[0-9a-f]{64}$/.test(g.digest ?? ""))) throw new Error(`${path}: gvisorPayload must have repository, tag and a sha256 digest: run npm run build:image`);
+  return { repository: lock.repository, tag: lock.tag, digest: lock.digest, ...(g ? { gvisorPayload: { repository: g.repository, tag: g.tag, digest: g.digest } } : {}) };
 }
 
 export function writeImageLock(image: ImageRef, root = repoRoot()): void {
-  writeFileSync(join(root, IMAGE_LOCK), JSON.stringify({ repository: image.repository, tag: image.tag, digest: image.digest }, null, 2) + "\n");
+  const g = image.gvisorPayload;
+  const lock = { repository: image.repository, tag: image.tag, digest: image.digest, ...(g ? { gvisorPayload: { repository: g.repository, tag: g.tag, digest: g.digest } } : {}) };
+  writeFileSync(join(root, IMAGE_LOCK), JSON.stringify(lock, null, 2) + "\n");
 }

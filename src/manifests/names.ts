@@ -49,6 +49,18 @@ export const AGENT_HOST_ROOT = "/host";
 export const AGENT_PAYLOAD_DIR = "/opt/sandbox-operator/payload";
 
 /**
+ * Runtime payload images (docs/payloads.md): the files sit under PAYLOAD_ROOT; the agent's install
+ * container runs PAYLOAD_COPY_COMMAND with the new version's host directory mounted at PAYLOAD_TARGET.
+ */
+export const PAYLOAD_ROOT = "/payload";
+export const PAYLOAD_TARGET = "/target";
+export const PAYLOAD_COPY_COMMAND = ["/bin/busybox", "cp", "-a", `${PAYLOAD_ROOT}/.`, `${PAYLOAD_TARGET}/`];
+/** What each backend's payload must hold (Kata's is for later; the shape stays per backend). */
+export const PAYLOAD_FILES = { gvisor: ["runsc", "containerd-shim-runsc-v1"] } as const;
+/** On the host: one directory per installed payload version, <dir>/<backend>/<digest hex>. */
+export const PAYLOADS_HOST_DIR = "/opt/sandbox-operator";
+
+/**
  * In the image: a static busybox and the applets the verification container uses (sh, uname,
  * dmesg, head), off the image's PATH, so the agent's own image is the default verification image.
  */
@@ -59,6 +71,8 @@ export interface ImageRef {
   repository: string;
   tag: string;
   digest: string;
+  /** The gVisor payload image built with the operator (deploy/image.json `gvisorPayload`): the agent's default payload. */
+  gvisorPayload?: { repository: string; tag: string; digest: string };
 }
 
 export function imageReference(image: ImageRef): string {

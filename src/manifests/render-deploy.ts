@@ -426,7 +426,7 @@ export function agent(opts: DeployOptions): Manifest[] {
               // Flags of src/agent/main.ts; NODE_NAME (downward API) names its SandboxNode.
               // The agent's own image is the default verification image: pinned by digest, already on
               // the node, no other image to mirror (SandboxConfig spec.verification overrides it).
-              args: [`--host-root=${AGENT_HOST_ROOT}`, `--payload-dir=${AGENT_PAYLOAD_DIR}`, "--restart-strategy=systemd", `--health-port=${PORTS.health}`, `--verify-image=${imageReference(opts.image)}`],
+              args: [`--host-root=${AGENT_HOST_ROOT}`, `--payload-dir=${AGENT_PAYLOAD_DIR}`, "--restart-strategy=systemd", `--health-port=${PORTS.health}`, `--verify-image=${imageReference(opts.image)}`, ...(opts.image.gvisorPayload ? [`--gvisor-payload=${imageReference(opts.image.gvisorPayload)}`] : [])],
               env: [fieldEnv("NODE_NAME", "spec.nodeName"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
               ports: [{ name: "health", containerPort: PORTS.health, protocol: "TCP" }],
               livenessProbe: probes.livenessProbe,

@@ -50,6 +50,8 @@ export const OLM_PLAIN_KINDS = [
 export interface BundleInputs {
   version: string;
   image: string;
+  /** The default gVisor payload image (docs/payloads.md), listed for mirroring with the operator's. */
+  gvisorPayload?: string;
   /** The install strategy's Deployments (OLM's only workload kind), each with its spec. */
   deployments: Array<{ name: string; spec: DeploymentSpec }>;
   /** Rules in the install namespace, per service account. */
@@ -267,7 +269,7 @@ export function renderCsv(inputs: BundleInputs): object {
           clusterPermissions: inputs.clusterPermissions,
         },
       },
-      relatedImages: [{ name: "sandbox-operator", image: inputs.image }],
+      relatedImages: [{ name: "sandbox-operator", image: inputs.image }, ...(inputs.gvisorPayload ? [{ name: "sandbox-operator-gvisor", image: inputs.gvisorPayload }] : [])],
     },
   };
 }

@@ -13,7 +13,7 @@ export type DesiredNode = NonNullable<SandboxNodeSpec["desired"]>;
 
 /** The SandboxConfig fields desired depends on (SandboxNode spec.fromConfig has exactly these). */
 export type DesiredInputs = NonNullable<SandboxNodeSpec["fromConfig"]>;
-type Inputs = Pick<SandboxConfigSpec, "runtimes" | "runtimeClassName" | "variants" | "allowedSandboxAnnotations" | "logLevel" | "verification">;
+type Inputs = Pick<SandboxConfigSpec, "runtimes" | "runtimeClassName" | "variants" | "allowedSandboxAnnotations" | "logLevel" | "verification" | "payloads">;
 
 /**
  * spec.fromConfig for a SandboxNode: the inputs with their defaults spelled out and without what
@@ -28,6 +28,7 @@ export function desiredInputs(spec: Inputs): DesiredInputs {
     ...(spec.allowedSandboxAnnotations?.length ? { allowedSandboxAnnotations: [...spec.allowedSandboxAnnotations].sort() } : {}),
     logLevel: spec.logLevel ?? "info",
     ...verificationOf(spec.verification),
+    ...payloadsOf(spec.payloads),
   };
 }
 
@@ -74,6 +75,12 @@ function verificationOf(v: SandboxConfigSpec["verification"]): Pick<DesiredNode,
   };
 }
 
+/** `{ payloads }` with only the backends set, or `{}`: a config without payloads keeps its hash. */
+function payloadsOf(p: SandboxConfigSpec["payloads"]): Pick<DesiredNode, "payloads"> {
+  if (!p?.gvisor) return {};
+  return { payloads: { gvisor: { image: p.gvisor.image, ...(p.gvisor.imagePullPolicy ? { imagePullPolicy: p.gvisor.imagePullPolicy } : {}) } } };
+}
+
 /** Stable JSON (sorted keys) so the hash depends on content only. */
 export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
@@ -96,6 +103,7 @@ export function desiredNode(spec: Inputs, probe: Probe): DesiredNode {
     logLevel: spec.logLevel ?? "info",
     // Only when set: a node's hash (and so whether it re-applies) stays as it was for configs without it.
     ...verificationOf(spec.verification),
+    ...payloadsOf(spec.payloads),
   };
   return { hash: desiredHash(body), ...body };
 }

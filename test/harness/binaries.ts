@@ -16,7 +16,7 @@ const CONTAINERD2_VERSION = "v2.4.2";
 const CNI_VERSION = "v1.10.0";
 const REGISTRY_VERSION = "v3.1.2";
 // gVisor publishes Go-buildable sources on its `go` branch; the proxy serves it as this pseudo-version.
-const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
+export const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
 
 interface Component {
   version: string;

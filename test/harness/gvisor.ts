@@ -1,9 +1,10 @@
 // The gVisor binaries the agent ships in tests and the demo (runsc + containerd-shim-runsc-v1
-// built from gVisor's Go branch), laid out as the agent's --payload-dir.
-import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+// built from gVisor's Go branch), laid out as the agent's --payload-dir or built into the payload image.
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBinary } from "./binaries.js";
+import { buildGvisorPayloadImage, type PayloadBuildResult } from "../../src/images/payload.js";
+import { ensureBinary, GVISOR_VERSION } from "./binaries.js";
 
 /**
  * A payload dir for the agent. For containerd 1.6 the shim is wrapped: today's gVisor shim answers
@@ -40,4 +41,17 @@ if [ -n "$is_start" ]; then
 fi
 exec ${shim} "$@"
 `;
+}
+
+/** Where the default payload's binaries come from (image label; docs/payloads.md). */
+export const GVISOR_PAYLOAD_SOURCE = `gVisor ${GVISOR_VERSION} (Go branch, built from its Go module; shim with the OOM-score overlay of test/harness/gvisor-bin)`;
+
+/** The gVisor payload image `npm run build:image` builds, from the shared build cache. */
+export async function buildDefaultGvisorPayload(tag: string, repository?: string): Promise<PayloadBuildResult> {
+  const dir = await gvisorPayload("2");
+  try {
+    return buildGvisorPayloadImage({ dir, tag, repository, source: GVISOR_PAYLOAD_SOURCE });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

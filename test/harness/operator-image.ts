@@ -5,12 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildOperatorImage, writeArchive } from "../../src/images/build.js";
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
+import { buildDefaultGvisorPayload } from "./gvisor.js";
 import type { Registry } from "./registry.js";
 
 export interface PushedImage {
   /** `<registry>/<repository>@sha256:...` as the kubelet pulls it. */
   ref: string;
   digest: string;
+  /** The gVisor payload image deploy/image.json pins (the agent's default payload), pushed beside it. */
+  gvisorPayload?: { ref: string; digest: string };
 }
 
 /**
@@ -30,7 +33,15 @@ export async function pushOperatorImage(registry: Registry, opts: { repository?:
     const archive = join(work, "operator.oci.tar");
     writeArchive(built, archive);
     const ref = await registry.push(archive, opts.repository ?? "sandbox-operator", { tag: built.tag });
-    return { ref, digest: built.digest };
+    const lock = readImageLock(root).gvisorPayload;
+    if (!lock) return { ref, digest: built.digest };
+    // The manifests name the payload as the lock pins it; the node's `localhost` mirror resolves it here.
+    const payload = await buildDefaultGvisorPayload(lock.tag, lock.repository);
+    if (payload.digest !== lock.digest) throw new Error(`deploy/image.json pins the gVisor payload ${lock.digest} but this tree builds ${payload.digest}: run npm run build:image`);
+    const payloadArchive = join(work, "gvisor-payload.oci.tar");
+    writeArchive(payload, payloadArchive);
+    const payloadRef = await registry.push(payloadArchive, lock.repository.replace(/^localhost\//, ""), { tag: lock.tag });
+    return { ref, digest: built.digest, gvisorPayload: { ref: payloadRef, digest: payload.digest } };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

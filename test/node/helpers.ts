@@ -30,15 +30,15 @@ export function agentFor(c: Containerd, root: string, payloadDir: string | undef
   });
 }
 
-/** Starts a runc pod whose container sleeps; returns its ids. */
-export async function longRunningPod(cri: CriClient, root: string, name: string): Promise<{ pod: string; container: string }> {
+/** Starts a pod (runc unless `handler` names another) whose container sleeps; returns its ids. */
+export async function longRunningPod(cri: CriClient, root: string, name: string, handler = "runc"): Promise<{ pod: string; container: string }> {
   const sandboxConfig = {
     metadata: { name, uid: name, namespace: "node-test", attempt: 0 },
     hostname: "",
     log_directory: join(root, "podlogs", name),
     linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },
   };
-  const pod = await cri.runPodSandbox(sandboxConfig, "runc");
+  const pod = await cri.runPodSandbox(sandboxConfig, handler);
   const container = await cri.createContainer(pod, { metadata: { name: "sleeper", attempt: 0 }, image: { image: TEST_IMAGE }, command: ["/bin/sleep", "3600"], log_path: "sleeper.log" }, sandboxConfig);
   await cri.startContainer(container);
   return { pod, container };

@@ -12,7 +12,9 @@ import { buildOperatorImage, writeArchive, type BuildResult } from "../../src/im
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
 import { ENTRYPOINTS, NODE_BIN } from "../../src/manifests/names.js";
 import type { CriClient } from "../../src/agent/cri/client.js";
+import { parseAllDocuments } from "yaml";
 import { eventually } from "../harness/cluster.js";
+import { buildDefaultGvisorPayload } from "../harness/gvisor.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
 
 const run = promisify(execFile);
@@ -43,6 +45,16 @@ describe("the operator image (OCI archive, no Docker)", () => {
     const lock = readImageLock(root);
     assert.equal(lock.digest, first.digest, "deploy/image.json is stale: run npm run build:image (it rebuilds the image, records its digest and regenerates deploy/) and commit");
     assert.equal(`${lock.repository}:${lock.tag}`, `${first.repository}:${first.tag}`);
+  });
+
+  it("a plain build also pins the gVisor payload image, which the shipped agent DaemonSet installs by default", async () => {
+    const lock = readImageLock(root).gvisorPayload;
+    assert.ok(lock, "deploy/image.json has no gvisorPayload: run npm run build:image");
+    const built = await buildDefaultGvisorPayload(lock.tag, lock.repository);
+    assert.equal(built.digest, lock.digest, "deploy/image.json's gvisorPayload is stale: run npm run build:image and commit");
+    const manifests = parseAllDocuments(readFileSync(join(root, "deploy", "sandbox-operator.yaml"), "utf8")).map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ name: string; args?: string[] }> } } } });
+    const agent = manifests.find((m) => m.kind === "DaemonSet")?.spec?.template?.spec?.containers?.find((c) => c.name === "agent");
+    assert.ok(agent?.args?.includes(`--gvisor-payload=${lock.repository}@${lock.digest}`), `agent args: ${agent?.args?.join(" ")}`);
   });
 
   describe("in a real containerd (Debian 1.6, runc) through the CRI API, as the kubelet runs it", () => {

@@ -38,6 +38,8 @@ export interface PodSandboxItem {
   id: string;
   state: "SANDBOX_READY" | "SANDBOX_NOTREADY";
   runtime_handler: string;
+  /** Nanoseconds since the epoch. */
+  created_at: number;
   labels: Record<string, string>;
   metadata?: { name: string; namespace: string; uid: string };
 }

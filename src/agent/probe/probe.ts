@@ -18,6 +18,8 @@ export interface ProbeOptions {
   criSocket?: string;
   /** Directory of binaries the agent ships (runsc, containerd-shim-runsc-v1); they count as installable. */
   payloadDir?: string;
+  /** The gVisor payload image the agent installs on apply (docs/payloads.md): gVisor counts as installable. */
+  gvisorPayload?: string;
   /** Kata's prefix on the host (default /opt/kata). */
   kataDir?: string;
   /** How long a test guest may take to print its first console line. */
@@ -163,23 +165,29 @@ const HYPERVISOR_BIN: Record<string, string[]> = {
   "kata-fc": ["firecracker"],
 };
 
+/** containerd before 1.7 cannot read the start reply of today's gVisor shim (containerd 2's JSON bootstrap). */
+export const payloadShimUnsupported = (cri: Probe["cri"]) => cri.kind === "containerd" && /^v?1\.[0-6]\./.test(cri.version ?? "");
+
 function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: Layout): { probe: BackendProbe; layout: Layout; ships: boolean } {
-  const ships = !!o.payloadDir && isExecutable(join(o.payloadDir, "runsc")) && isExecutable(join(o.payloadDir, "containerd-shim-runsc-v1"));
+  const fromImage = !!o.gvisorPayload && !payloadShimUnsupported(cri);
+  const ships = !fromImage && !!o.payloadDir && isExecutable(join(o.payloadDir, "runsc")) && isExecutable(join(o.payloadDir, "containerd-shim-runsc-v1"));
   const runsc = findBinary(o.hostRoot, [layout.runsc, ...BIN_DIRS.map((d) => `${d}/runsc`)]);
   const shim = findBinary(o.hostRoot, [layout.gvisorShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-runsc-v1`)]);
   // CRI-O runs runsc directly; containerd needs the shim.
   const needShim = cri.kind !== "crio";
   const installed = !!runsc && (!needShim || !!shim);
-  const useHost = !ships && installed;
+  const useHost = !ships && !fromImage && installed;
   const archOk = arch === "amd64" || arch === "arm64";
   const missing = [!runsc && "runsc", needShim && !shim && "containerd-shim-runsc-v1"].filter(Boolean).join(" and ");
   let message: string;
   if (!archOk) message = `gVisor does not support ${arch}`;
+  else if (fromImage) message = `the agent installs the gVisor payload ${o.gvisorPayload} under /opt/sandbox-operator/gvisor/<digest>/ on apply`;
   else if (ships) message = `the agent installs runsc and containerd-shim-runsc-v1 into ${layout.installDir}/bin on apply`;
   else if (installed) message = `runsc at ${runsc}${shim ? `, shim at ${shim}` : ""}`;
+  else if (o.gvisorPayload) message = `containerd ${cri.version} cannot run the gVisor payload's shim (it needs containerd 1.7 or later) and ${missing} is not installed on the host; install gVisor built for containerd 1.6, or upgrade containerd`;
   else message = `${missing} not found on the host; install gVisor (runsc and containerd-shim-runsc-v1) or use the agent image that ships them`;
   return {
-    probe: { backend: "gvisor", installed, usable: (installed || ships) && archOk, message },
+    probe: { backend: "gvisor", installed, usable: (installed || ships || fromImage) && archOk, message },
     layout: useHost ? { ...layout, runsc: runsc!, gvisorShim: shim ?? layout.gvisorShim } : layout,
     ships,
   };
