@@ -148,6 +148,23 @@ export class NodeAgent {
     return cur === null || !cur.equals(c.content);
   }
 
+  /** For the drift check (drift.ts): the files applying desired again would change, and the engine; nothing is written. */
+  async pendingChanges(desired: Desired): Promise<{ changes: FileChange[]; engine: Engine }> {
+    const inv = this.inventory ?? (await this.probe(), this.inventory!);
+    const engine = this.engine(inv);
+    return { changes: this.plan(desired, inv, engine, this.state.state()).filter(NodeAgent.differs), engine };
+  }
+
+  /** For drift (drift.ts): the files are ours but the running runtime does not list our handlers; restart it on them. */
+  async restartRuntime(): Promise<void> {
+    this.lock.acquire();
+    try {
+      await this.restartAndWait();
+    } finally {
+      this.lock.release();
+    }
+  }
+
   /** Finishes what a crashed run left: rolls the interrupted transaction back. Returns what it did, or null. */
   async recover(): Promise<string | null> {
     const j = this.state.journal();

@@ -15,6 +15,8 @@ export type Reason =
   | "VerificationImagePullFailed"
   | "RuntimeNotFound"
   | "NoUsableBackend"
+  | "ConfigDrift"
+  | "DriftRepeated"
   | "Reverted";
 
 export interface StatusInput {
@@ -46,7 +48,8 @@ export function setCondition(existing: readonly Condition[], c: Cond, generation
 
 function conditionsFor(i: StatusInput): Cond[] {
   const progressing = i.phase === "Applying" || i.phase === "Verifying" || i.phase === "Reverting" || i.phase === "RollingBack" || i.phase === "Probing";
-  const failed = i.phase === "Failed" || i.reason === "RuntimeNotFound";
+  // Drift keeps Degraded through the re-apply: the node does not run what it reported verified.
+  const failed = i.phase === "Failed" || i.reason === "RuntimeNotFound" || i.reason === "ConfigDrift" || i.reason === "DriftRepeated";
   const ready = i.reason === "Verified";
   return [
     { type: "Ready", status: ready ? "True" : "False", reason: i.reason, message: i.message },
