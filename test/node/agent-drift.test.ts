@@ -193,4 +193,38 @@ describe("drift on containerd 1.6 (config.toml edited in place): findDrift names
     assert.equal((await agent.revert()).ok, true);
     assert.ok(readFileSync(c.configPath).equals(regenerated), "revert restores the regenerated file, not the stale backup");
   });
+
+  it("our files in place but containerd started on another config: only CRI Status shows it; restarting the runtime on our files clears it", async () => {
+    const agent = agentFor(c, root, payload);
+    const log = pino({ level: "silent" });
+    const plain = readFileSync(c.configPath);
+    assert.equal((await agent.apply(desired)).ok, true);
+    const ours = readFileSync(c.configPath);
+    // Started on the plain file, then our bytes put back without a restart (an admin's edit undone).
+    await c.regenerate(() => writeFileSync(c.configPath, plain));
+    writeFileSync(`${c.configPath}.new`, ours);
+    renameSync(`${c.configPath}.new`, c.configPath);
+    const found = await findDrift(agent, desired, log);
+    assert.ok(found);
+    assert.deepEqual(found.files, []);
+    assert.deepEqual(found.missingHandlers, ["sandboxed", "gvisor"]);
+    assert.equal(found.message, "containerd does not list handler(s) sandboxed, gvisor (CRI Status)");
+    const restarts = c.restarts();
+    await agent.restartRuntime();
+    assert.equal(c.restarts(), restarts + 1);
+    assert.equal(await findDrift(agent, desired, log), null);
+  });
+});
+
+describe("--drift-check-seconds", () => {
+  for (const bad of ["5s", "-1", "0.5", "90000"]) {
+    it(`${bad}: the agent refuses to start, naming the flag and the range`, async () => {
+      const p = spawn(process.execPath, ["--import", "tsx", MAIN, "--node-name", "n", "--verify-image", TEST_IMAGE, "--drift-check-seconds", bad], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      p.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      const code = await new Promise((r) => p.once("exit", r));
+      assert.equal(code, 1);
+      assert.equal(err.trim(), `sandbox-agent: --drift-check-seconds ${bad}: expected 0 (off) or a number of seconds from 1 to 86400 (default 180)`);
+    });
+  }
 });
