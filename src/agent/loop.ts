@@ -249,10 +249,12 @@ export class AgentLoop {
         const doing = phase === "Verifying" ? `re-applied; re-verifying ${desired.handlers.length} handler(s)` : "re-verification failed; restoring the previous files";
         await this.report(obj, { ...base, phase, reason: "ConfigDrift", message: `${finding.message}; ${doing}` }).catch((e: Error) => log.warn({ err: e.message }, "status write failed"));
       });
-      // A failed re-apply stays reported until a drift check is clean or a later re-apply works.
-      if (!out.ok) this.driftStatus = { ...base, phase: "Failed", reason: out.reason === "Verified" || out.reason === "Reverted" ? "ApplyFailed" : out.reason, handlers: out.handlers, message: `re-applying after drift (${finding.message}) failed: ${out.message}`, failedHash: desired.hash };
       await this.reportOutcome(obj, out, desired.hash);
-      if (this.driftStatus) await this.report(obj, this.driftStatus);
+      // A failed re-apply stays reported until a drift check is clean or a later re-apply works.
+      if (!out.ok) {
+        this.driftStatus = { ...base, phase: "Failed", reason: out.reason === "Verified" || out.reason === "Reverted" ? "ApplyFailed" : out.reason, handlers: out.handlers, message: `re-applying after drift (${finding.message}) failed: ${out.message}`, failedHash: desired.hash };
+        await this.report(obj, this.driftStatus);
+      }
       return true;
     } finally {
       if (!this.driftState.holdUntil) this.armDrift(interval);
@@ -289,10 +291,9 @@ export class AgentLoop {
       handlers: out.handlers,
       failedHash: out.ok ? undefined : hash,
     };
-    if (out.ok) {
-      this.retries = 0;
-      this.driftStatus = undefined;
-    }
+    if (out.ok) this.retries = 0;
+    // Any apply or revert outcome supersedes a drift status (a failed re-apply sets its own after this).
+    this.driftStatus = undefined;
     if (!out.ok && hash) {
       this.failedHash = hash;
       this.failedStatus = input;
