@@ -18,7 +18,7 @@ import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { gvisorPayloadFor, payloadVersion, PayloadStore } from "./payloads.js";
+import { gvisorPayloadFor, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
 import { PayloadSteps } from "./payload-steps.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
@@ -151,6 +151,26 @@ export class NodeAgent {
     const cur = readOrNull(c.path);
     if (c.content === null) return cur !== null;
     return cur === null || !cur.equals(c.content);
+  }
+
+  /** For the drift check (drift.ts): the files applying desired again would change, and the engine; nothing is written. */
+  async pendingChanges(desired: Desired): Promise<{ changes: FileChange[]; engine: Engine }> {
+    const fresh = this.inventory ?? (await this.probe(), this.inventory!);
+    // The layout apply used: the payload's version dir when one is installed (apply's own choice).
+    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
+    const inv = payload ? withPayloadLayout(fresh, payloadHostDir(payload.backend, payloadVersion(payload.image))) : fresh;
+    const engine = this.engine(inv);
+    return { changes: this.plan(desired, inv, engine, this.state.state()).filter(NodeAgent.differs), engine };
+  }
+
+  /** For drift (drift.ts): the files are ours but the running runtime does not list our handlers; restart it on them. */
+  async restartRuntime(): Promise<void> {
+    this.lock.acquire();
+    try {
+      await this.restartAndWait();
+    } finally {
+      this.lock.release();
+    }
   }
 
   /** Finishes what a crashed run left: rolls the interrupted transaction back. Returns what it did, or null. */

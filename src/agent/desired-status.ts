@@ -17,6 +17,8 @@ export type Reason =
   | "NoUsableBackend"
   | "PayloadInstallFailed"
   | "PayloadInUse"
+  | "ConfigDrift"
+  | "DriftRepeated"
   | "Reverted";
 
 export interface StatusInput {
@@ -48,7 +50,8 @@ export function setCondition(existing: readonly Condition[], c: Cond, generation
 
 function conditionsFor(i: StatusInput): Cond[] {
   const progressing = i.phase === "Applying" || i.phase === "Verifying" || i.phase === "Reverting" || i.phase === "RollingBack" || i.phase === "Probing";
-  const failed = i.phase === "Failed" || i.reason === "RuntimeNotFound";
+  // Drift keeps Degraded through the re-apply: the node does not run what it reported verified.
+  const failed = i.phase === "Failed" || i.reason === "RuntimeNotFound" || i.reason === "ConfigDrift" || i.reason === "DriftRepeated";
   const ready = i.reason === "Verified";
   return [
     { type: "Ready", status: ready ? "True" : "False", reason: i.reason, message: i.message },

@@ -6,6 +6,8 @@ import { isGone, isNotFound, type KubeClient, type KubeObject } from "../kube/cl
 import { failureReason, type NodeAgent, type Outcome } from "./apply.js";
 import { buildStatus, statusChanged, type Reason, type StatusInput } from "./desired-status.js";
 import type { HealthInput } from "./policy-health.js";
+import { findDrift, refreshBackups } from "./drift.js";
+import { decideDrift, driftPolicy, type DriftState } from "./policy-drift.js";
 import { specDesiredFor, type DesiredNode } from "../render/desired-node.js";
 
 export interface AgentLoopOptions {
@@ -20,10 +22,14 @@ export interface AgentLoopOptions {
   /** First wait before retrying a failure that may pass (a runtime restart); doubles per attempt up to retryMaxMs. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** How often a verified node re-checks that its runtime config still holds our handlers (0 or unset: never). */
+  driftMs?: number;
 }
 
 const KIND = "SandboxNode";
 type Obj = Omit<SandboxNode, "metadata"> & KubeObject;
+/** What every report of a pass shares (generation, probe, applied hash). */
+type Base = Omit<StatusInput, "now" | "agentVersion" | "phase" | "reason" | "message">;
 
 export class AgentLoop {
   /** What /healthz decides on (policy-health.ts): the watch's state and the pass running now. */
@@ -48,6 +54,11 @@ export class AgentLoop {
   private retryTimer?: NodeJS.Timeout;
   /** Rolling back a crashed transaction failed at start (its restart, typically); retried before anything else. */
   private recoveryError?: Error;
+  /** Drift check (drift.ts): due on the timer; the streak of overwrites; what to report instead of Verified while unresolved. */
+  private driftDue = false;
+  private driftTimer?: NodeJS.Timeout;
+  private driftState: DriftState = { streak: 0 };
+  private driftStatus?: Omit<StatusInput, "now" | "agentVersion">;
 
   constructor(private readonly o: AgentLoopOptions) {}
 
@@ -60,6 +71,7 @@ export class AgentLoop {
     this.abort.abort();
     clearInterval(this.heartbeat);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.driftTimer);
   }
 
   /** Runs until stop(): probe, finish any crashed transaction, then list/watch/reconcile. */
@@ -77,6 +89,7 @@ export class AgentLoop {
     // Each heartbeat re-probes (cheap: KVM is not re-tested), so binaries installed later show up.
     this.heartbeat = setInterval(() => this.kick(true), this.o.heartbeatMs ?? 60_000);
     this.heartbeat.unref();
+    if (this.o.driftMs) this.armDrift(this.o.driftMs);
     let backoff = 1_000;
     while (!this.stopped) {
       try {
@@ -174,6 +187,7 @@ export class AgentLoop {
     if (desired && applied === desired.hash) {
       // Old payload versions go as soon as the last sandbox on them has ended.
       await agent.collectPayloads().catch((e: Error) => this.o.log.warn({ err: e.message }, "collecting old payload versions failed"));
+      if (await this.driftHandled(obj, desired, base)) return;
       return this.report(obj, { ...base, phase: "Applied", reason: "Verified", message: `${desired.handlers.length} handler(s) verified`, handlers: (st?.handlers ?? []).map((h) => ({ name: h.name, backend: h.backend as "gvisor", verified: true, kernel: h.kernel })) });
     }
     if (desired && this.failedHash === desired.hash && this.failedStatus) return this.report(obj, this.failedStatus);
@@ -186,6 +200,85 @@ export class AgentLoop {
       );
     });
     return this.reportOutcome(obj, outcome, desired.hash);
+  }
+
+  /** A due drift check, or an unresolved drift reported instead of Verified. True when it reported. */
+  private async driftHandled(obj: Obj, desired: DesiredNode, base: Base): Promise<boolean> {
+    if (this.driftDue && (await this.driftPass(obj, desired, base))) return true;
+    if (!this.driftStatus) return false;
+    await this.report(obj, this.driftStatus);
+    return true;
+  }
+
+  /** (Re)starts the drift timer: the next check is this long after the last one ended (a re-apply included). */
+  private armDrift(ms: number): void {
+    clearTimeout(this.driftTimer);
+    this.driftTimer = setTimeout(() => {
+      this.driftDue = true;
+      this.kick();
+    }, ms);
+    this.driftTimer.unref();
+  }
+
+  /** Checks for drift; on drift reports Degraded (handlers unverified, so the controller unlabels) and re-applies, or holds off. True when it reported. */
+  private async driftPass(obj: Obj, desired: DesiredNode, base: Base): Promise<boolean> {
+    const { agent, log } = this.o;
+    const interval = this.o.driftMs!;
+    this.driftDue = false;
+    try {
+      const finding = await findDrift(agent, desired, log);
+      const d = decideDrift(this.driftState, !!finding, Date.now(), driftPolicy(interval));
+      this.driftState = d.next;
+      if (d.action === "clean" || !finding) {
+        this.driftStatus = undefined;
+        return false;
+      }
+      const handlers = desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: false, message: `drift: ${finding.message}` }));
+      if (d.action === "hold") {
+        log.warn({ streak: d.next.streak, waitMs: d.waitMs, drift: finding.message }, "our configuration keeps being overwritten; holding off before re-applying");
+        this.driftStatus = { ...base, phase: "Failed", reason: "DriftRepeated", handlers, message: `${finding.message}; our configuration was overwritten ${d.next.streak} times in a row (an admin, a config manager or the runtime's own generator keeps rewriting it): re-applying in ${Math.round(d.waitMs / 1000)} s, not in a restart loop` };
+        await this.report(obj, this.driftStatus);
+        this.armDrift(d.waitMs);
+        return true;
+      }
+      if (!finding.files.length) return await this.restartForHandlers(obj, desired, base, finding.message);
+      log.warn({ streak: d.next.streak, drift: finding.message }, "runtime configuration drifted; re-applying");
+      this.driftStatus = undefined;
+      await this.report(obj, { ...base, phase: "Applying", reason: "ConfigDrift", handlers, message: `${finding.message}; re-applying ${desired.hash}` });
+      const refreshed = await refreshBackups(agent, desired);
+      if (refreshed.length) log.info({ files: refreshed }, "regenerated files become the originals a revert restores");
+      const out = await agent.apply(desired, async (phase) => {
+        const doing = phase === "Verifying" ? `re-applied; re-verifying ${desired.handlers.length} handler(s)` : "re-verification failed; restoring the previous files";
+        await this.report(obj, { ...base, phase, reason: "ConfigDrift", message: `${finding.message}; ${doing}` }).catch((e: Error) => log.warn({ err: e.message }, "status write failed"));
+      });
+      await this.reportOutcome(obj, out, desired.hash);
+      // A failed re-apply stays reported until a drift check is clean or a later re-apply works.
+      if (!out.ok) {
+        this.driftStatus = { ...base, phase: "Failed", reason: out.reason === "Verified" || out.reason === "Reverted" ? "ApplyFailed" : out.reason, handlers: out.handlers, message: `re-applying after drift (${finding.message}) failed: ${out.message}`, failedHash: desired.hash };
+        await this.report(obj, this.driftStatus);
+      }
+      return true;
+    } finally {
+      if (!this.driftState.holdUntil) this.armDrift(interval);
+    }
+  }
+
+  /** Our files are intact but the runtime does not list our handlers (started on another config, not restarted since): restart it on ours. */
+  private async restartForHandlers(obj: Obj, desired: DesiredNode, base: Base, drift: string): Promise<boolean> {
+    const { agent, log } = this.o;
+    const handlers = desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: false, message: `drift: ${drift}` }));
+    log.warn({ drift }, "the runtime does not run our handlers although our files are in place; restarting it");
+    await this.report(obj, { ...base, phase: "Applying", reason: "ConfigDrift", handlers, message: `${drift}; our files are in place: restarting the runtime on them` });
+    const failed = await agent.restartRuntime().then(
+      async () => {
+        const again = await findDrift(agent, desired, log);
+        return again ? `${again.message} after restarting the runtime on our files` : undefined;
+      },
+      (e: Error) => `${drift}; restarting the runtime failed: ${e.message}`,
+    );
+    this.driftStatus = failed ? { ...base, phase: "Failed", reason: "ConfigDrift", handlers, message: failed } : undefined;
+    if (this.driftStatus) await this.report(obj, this.driftStatus);
+    return !!this.driftStatus;
   }
 
   private async reportOutcome(obj: Obj, out: Outcome, hash: string | undefined): Promise<void> {
@@ -201,6 +294,8 @@ export class AgentLoop {
       failedHash: out.ok ? undefined : hash,
     };
     if (out.ok) this.retries = 0;
+    // Any apply or revert outcome supersedes a drift status (a failed re-apply sets its own after this).
+    this.driftStatus = undefined;
     if (!out.ok && hash) {
       this.failedHash = hash;
       this.failedStatus = input;

@@ -39,6 +39,7 @@ const program = new Command("sandbox-agent")
   .option("--watch-dead-after <seconds>", "/healthz fails once the SandboxNode watch has been down this long", String(DEFAULT_HEALTH_LIMITS.watchDeadAfterMs / 1000))
   .option("--pass-stuck-after <seconds>", "/healthz fails once one apply/revert pass has run this long (a long apply alone never fails it)", String(DEFAULT_HEALTH_LIMITS.passStuckAfterMs / 1000))
   .option("--retry-backoff <seconds>", "first wait before retrying after a failed runtime restart (doubles, up to 10 minutes)", "30")
+  .option("--drift-check-seconds <seconds>", "how often a verified node re-checks that the runtime config still holds our handlers and the runtime lists them (0 = never; at most 86400)", "180")
   .option("--payload-dir <dir>", "runsc + containerd-shim-runsc-v1 this agent installs on the host", process.env.SANDBOX_PAYLOAD_DIR)
   .option("--gvisor-payload <image>", "default gVisor payload image (repository@sha256:...) installed under /opt/sandbox-operator/gvisor/<digest>/; SandboxConfig spec.payloads.gvisor overrides it")
   .option("--config-prefix <dir>", "prefix for host paths written into runtime configs (tests)", "")
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     watchDeadAfter: string;
     passStuckAfter: string;
     retryBackoff: string;
+    driftCheckSeconds: string;
     payloadDir?: string;
     gvisorPayload?: string;
     configPrefix: string;
@@ -84,6 +86,8 @@ async function main(): Promise<void> {
   const healthLimits = { watchDeadAfterMs: seconds("--watch-dead-after", o.watchDeadAfter), passStuckAfterMs: seconds("--pass-stuck-after", o.passStuckAfter) };
   const retryBaseMs = Number(o.retryBackoff) * 1000;
   if (!(retryBaseMs > 0)) throw new Error(`--retry-backoff ${o.retryBackoff}: expected a number of seconds > 0`);
+  const driftS = Number(o.driftCheckSeconds);
+  if (!(driftS === 0 || (driftS >= 1 && driftS <= 86_400))) throw new Error(`--drift-check-seconds ${o.driftCheckSeconds}: expected 0 (off) or a number of seconds from 1 to 86400 (default 180)`);
   let restarter: Restarter;
   if (o.restartStrategy === "command") {
     if (!o.restartCommand) throw new Error("--restart-strategy=command needs --restart-command");
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
     hostPid,
     log,
   });
-  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION, retryBaseMs });
+  const loop = new AgentLoop({ kube, nodeName: o.nodeName, agent, log, agentVersion: VERSION, retryBaseMs, driftMs: driftS * 1000 });
   const port = Number(o.healthPort);
   const server = port > 0 ? serveHealth(loop, port, healthLimits, log) : undefined;
   const stop = () => {

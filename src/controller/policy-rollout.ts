@@ -175,7 +175,12 @@ function summaryFor(sn: SandboxNode, desired: DesiredNode, config: SandboxConfig
   const name = sn.metadata.name;
   const general = desired.handlers.find((h) => h.general)?.backend;
   if (desired.handlers.length === 0) return { settled: true, summary: { name, state: "Degraded", reason: "NoUsableBackend", message: noUsableMessage(config, probe) } };
-  if (sn.status?.appliedHash === desired.hash) return { settled: true, summary: { name, state: "Ready", backend: general, reason: "Verified" } };
+  if (sn.status?.appliedHash === desired.hash) {
+    // Drift (the agent found its runtime config overwritten and re-applies): still this hash, not Ready.
+    const deg = agentCondition(sn, "Degraded");
+    if (deg?.status === "True") return { settled: true, summary: { name, state: "Degraded", backend: general, reason: deg.reason, message: deg.message } };
+    return { settled: true, summary: { name, state: "Ready", backend: general, reason: "Verified" } };
+  }
   if (sn.status?.failedHash === desired.hash) {
     const deg = agentCondition(sn, "Degraded");
     return { settled: true, summary: { name, state: "Degraded", backend: general, reason: deg?.reason ?? "VerificationFailed", message: deg?.message ?? "the agent could not apply this configuration and rolled it back" } };

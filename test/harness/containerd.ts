@@ -1,6 +1,6 @@
 // Starts a private containerd (own root, state, socket, config under a host root) for node tests
 // and the demo, restartable through a script the agent's `command` restart strategy can call.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -75,6 +75,11 @@ export interface Containerd {
   restartScript: string;
   bin: { containerd: string; ctr: string; shimDir: string };
   restart(): Promise<void>;
+  /**
+   * What k3s or an admin does behind the agent's back: rewrite files, then restart containerd, all
+   * under the restart lock, so an agent restart in between waits instead of starting a second containerd.
+   */
+  regenerate(mutate: () => void): Promise<void>;
   /** How many times restartScript ran. */
   restarts(): number;
   cri(): CriClient;
@@ -125,20 +130,34 @@ echo $! > ${dir}/containerd.pid
 `,
   );
   const restartScript = join(dir, "restart.sh");
+  const restartLocked = join(dir, "restart-locked.sh");
+  const stopScript = join(dir, "stop.sh");
+  const lock = join(dir, "restart.lock");
+  // One restart at a time (flock -o: containerd does not inherit the lock).
+  writeFileSync(restartScript, `#!/bin/sh\nexec flock -o ${lock} ${restartLocked}\n`);
   writeFileSync(
-    restartScript,
+    stopScript,
     `#!/bin/sh
-# Restarts this test's containerd: SIGTERM, wait for exit, start again. Counts restarts.
-set -e
-date +%s.%N >> ${dir}/restarts.log
+# Stops this test's containerd: SIGTERM, wait for exit.
 pid=$(cat ${dir}/containerd.pid)
 kill -TERM "$pid" 2>/dev/null || true
 while [ -e /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null; do sleep 0.05; done
+`,
+  );
+  writeFileSync(
+    restartLocked,
+    `#!/bin/sh
+# Restarts this test's containerd: stop, start again. Counts restarts.
+set -e
+date +%s.%N >> ${dir}/restarts.log
+${stopScript}
 exec ${start}
 `,
   );
   chmodSync(start, 0o755);
   chmodSync(restartScript, 0o755);
+  chmodSync(restartLocked, 0o755);
+  chmodSync(stopScript, 0o755);
   execFileSync(start);
   const c: Containerd = {
     version: opts.version,
@@ -149,6 +168,24 @@ exec ${start}
     bin,
     async restart() {
       await run(restartScript);
+      await waitCriReady(socket, 30_000);
+    },
+    async regenerate(mutate) {
+      const holder = spawn("flock", ["-o", lock, "sh", "-c", "echo locked; read _"], { stdio: ["pipe", "pipe", "inherit"] });
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.once("data", () => resolve());
+        holder.once("exit", (code) => reject(new Error(`flock ${lock} exited ${code} before locking`)));
+      });
+      try {
+        // Stopped while the files change, so a check in between never sees new files with the old runtime.
+        appendFileSync(join(dir, "restarts.log"), `${Date.now() / 1000}\n`);
+        await run(stopScript);
+        mutate();
+        await run(start);
+      } finally {
+        holder.stdin!.end("\n");
+        await new Promise((r) => holder.once("exit", r));
+      }
       await waitCriReady(socket, 30_000);
     },
     restarts: () => (existsSync(join(dir, "restarts.log")) ? readFileSync(join(dir, "restarts.log"), "utf8").trim().split("\n").filter(Boolean).length : 0),

@@ -95,6 +95,8 @@ describe("gVisor payloads on containerd 2.x, pulled from the local registry", { 
     const again = await agent.apply(desired("aaaa000000000001"));
     assert.equal(again.ok, true, again.message);
     assert.equal(c.restarts(), restarts);
+    // The drift check (drift.ts) renders what apply would write: with a payload, the same version paths.
+    assert.deepEqual((await agent.pendingChanges(desired("aaaa000000000001"))).changes.map((ch) => ch.path), [], "no drift right after an apply from a payload");
   });
 
   it("an upgrade installs the new version beside the old one, keeps a running gVisor pod alive on the old one, and removes it after that pod ends", async () => {

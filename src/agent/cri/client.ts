@@ -106,6 +106,11 @@ export class CriClient {
     return this.call(this.runtime, "Status", { verbose: false }, timeoutMs);
   }
 
+  /** Status with the runtime's own details (containerd: `info.config`, its CRI config as JSON). */
+  statusVerbose(timeoutMs?: number): Promise<{ runtime_handlers?: Array<{ name: string }>; info?: Record<string, string> }> {
+    return this.call(this.runtime, "Status", { verbose: true }, timeoutMs);
+  }
+
   async runPodSandbox(config: Msg, handler: string): Promise<string> {
     const r = await this.call<{ pod_sandbox_id: string }>(this.runtime, "RunPodSandbox", { config, runtime_handler: handler }, 120_000);
     return r.pod_sandbox_id;
