@@ -131,8 +131,10 @@ export const CONTROLLER_RULES: Rule[] = [
   { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: [...READ, ...WRITE] },
   { apiGroups: [GROUP], resources: ["sandboxnodes/status"], verbs: ["get"] },
   { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
-  // Uninstall waits while pods use our RuntimeClasses and names them.
+  // Uninstall waits while pods use our RuntimeClasses and names them; a drain lists a node's pods.
   { apiGroups: [""], resources: ["pods"], verbs: READ },
+  // spec.rollout.drain: evictions only (the apiserver enforces PodDisruptionBudgets), never a pod delete.
+  { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
   { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: [...READ, ...WRITE] },
   { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
   // OpenShift path (issue 6): MachineConfig rendering and pool tracking, platform detection.
