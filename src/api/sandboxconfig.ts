@@ -179,7 +179,10 @@ export const SandboxConfigSpec = Type.Object(
               }),
             }),
           ),
-          drain: Type.Optional(Type.Boolean({ default: false, description: "Drain a node before its runtime restarts." })),
+          drain: Type.Optional(Type.Boolean({ default: false, description: "Drain a node before its runtime restarts: cordon it, evict its pods through the Eviction API (PodDisruptionBudgets apply), and uncordon it once verified (docs/controller.md#drain)." })),
+          drainTimeoutSeconds: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: "How long a drain may wait for evictions before the node is reported DrainBlocked (it stays cordoned and keeps its rollout slot, like kubectl drain --timeout)." }),
+          ),
         },
         { default: {} },
       ),
@@ -191,6 +194,14 @@ export const SandboxConfigSpec = Type.Object(
             StringEnum(["Wait", "Proceed"] as const, {
               default: "Wait",
               description: "Wait: uninstall waits while pods use our RuntimeClasses on a node. Proceed: revert anyway.",
+            }),
+          ),
+          nodeTimeoutSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 86400,
+              default: 600,
+              description: "How long one node's revert may take before it stops holding the uninstall: the node is reported (AgentNotResponding, RevertFailed, RevertTimedOut), its rollout slot goes to the next node, and it waits for its agent or for an admin to abandon it (sandboxctl uninstall --abandon-node).",
             }),
           ),
         },

@@ -6,6 +6,12 @@ import { SandboxConfigSpec } from "./sandboxconfig.js";
 
 export const SANDBOXNODE_KIND = "SandboxNode";
 export const SANDBOXNODE_PLURAL = "sandboxnodes";
+/** An admin sets this to "true" on a leaving node's SandboxNode to let it go unreverted (sandboxctl uninstall --abandon-node). */
+export const ABANDON_ANNOTATION = "sandboxing.dev/abandon";
+/** Set by the controller when it tells the node to revert: the start of spec.uninstall.nodeTimeoutSeconds. */
+export const REVERT_SINCE_ANNOTATION = "sandboxing.dev/revert-requested";
+/** Node summary reasons of a revert that outlived its timeout (it waits for its agent or an abandon). */
+export const STUCK_REASONS = ["AgentNotResponding", "RevertFailed", "RevertTimedOut"] as const;
 
 const Backend = StringEnum(BACKENDS);
 
@@ -133,7 +139,7 @@ export const SandboxNode = Type.Object({
 export interface SandboxNode {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; generation?: number; resourceVersion?: string; uid?: string; labels?: Record<string, string>; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>; [k: string]: unknown };
+  metadata: { name: string; generation?: number; resourceVersion?: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>; [k: string]: unknown };
   spec: SandboxNodeSpec;
   status?: SandboxNodeStatus;
 }

@@ -63,7 +63,8 @@ export function program(run: (fn: () => Promise<number>) => Promise<void>): Comm
     .option("--timeout <duration>", "how long to wait for the nodes to be reverted", duration, 600_000)
     .option("--keep-crds", "keep the sandboxing.dev CRDs", false)
     .option("--force", "remove the operator even if SandboxNodes remain (their nodes keep their configuration)", false)
-    .action((o: { timeout: number; keepCrds: boolean; force: boolean }) => run(() => withClient((c) => uninstall(c, { timeoutMs: o.timeout, keepCrds: o.keepCrds, force: o.force }, io))));
+    .option("--abandon-node <node>", "let go of a node whose revert cannot finish (agent gone, revert failed); it keeps its sandbox runtime configuration (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .action((o: { timeout: number; keepCrds: boolean; force: boolean; abandonNode: string[] }) => run(() => withClient((c) => uninstall(c, { timeoutMs: o.timeout, keepCrds: o.keepCrds, force: o.force, abandonNodes: o.abandonNode }, io))));
 
   root
     .command("status")

@@ -1,6 +1,6 @@
 // `sandboxctl uninstall`: deletes the SandboxConfig, waits while the controller reverts every
 // node (showing what blocks it, from status.conditions), then deletes what install applied.
-import { SANDBOXCONFIG_NAME, type SandboxConfig } from "../api/index.js";
+import { ABANDON_ANNOTATION, SANDBOXCONFIG_NAME, STUCK_REASONS, type SandboxConfig } from "../api/index.js";
 import { crds } from "../manifests/crds.js";
 import { deployOptions } from "../manifests/files.js";
 import { CONTROLLER, NAMESPACE } from "../manifests/names.js";
@@ -15,6 +15,8 @@ export interface UninstallOptions {
   keepCrds: boolean;
   /** Remove the operator even when SandboxNodes (unreverted nodes) remain. */
   force?: boolean;
+  /** Nodes to let go of unreverted (their SandboxNodes get ABANDON_ANNOTATION). */
+  abandonNodes?: string[];
   pollMs?: number;
 }
 
@@ -41,6 +43,17 @@ async function waitConfigGone(client: KubeClient, name: string, opts: UninstallO
     }
     const state = uninstallState(cfg.status?.conditions ?? []);
     const counts = cfg.status?.counts;
+    // A node abandoned a moment ago may still be listed until the controller's next status write.
+    const stuck = (cfg.status?.nodes ?? []).filter((n) => STUCK_REASONS.includes(n.reason as (typeof STUCK_REASONS)[number]) && !opts.abandonNodes?.includes(n.name));
+    // Only stuck nodes left: waiting longer changes nothing until their agent comes back or an admin lets go.
+    if (stuck.length && counts && stuck.length + (opts.abandonNodes?.length ?? 0) >= counts.uninstalling && cfg.status?.observedGeneration === cfg.metadata.generation) {
+      throw new CliError(
+        EXIT.blocked,
+        `uninstall is stuck: SandboxConfig ${name} waits for ${stuck.length} node(s) whose revert did not finish within spec.uninstall.nodeTimeoutSeconds:\n` +
+          stuck.map((n) => `  ${n.name} ${n.reason}: ${n.message}`).join("\n") +
+          `\nfix the agent on those nodes and run sandboxctl uninstall again, or let go of them (their runtime configuration stays; docs/uninstall.md): sandboxctl uninstall ${stuck.map((n) => `--abandon-node ${n.name}`).join(" ")}`,
+      );
+    }
     const running = await controllerRunning(client);
     const lines = [
       `… SandboxConfig ${name}: waiting for the controller to revert the nodes${counts ? ` (${counts.uninstalling} uninstalling, ${counts.selected} selected)` : ""}`,
@@ -63,9 +76,20 @@ async function waitConfigGone(client: KubeClient, name: string, opts: UninstallO
   }
 }
 
+/** Marks a node's SandboxNode abandoned: the controller deletes it and unlabels the Node without a revert. */
+async function abandon(client: KubeClient, node: string, io: Io): Promise<void> {
+  if (!(await client.getOrNull("SandboxNode", node))) {
+    const names = (await client.list("SandboxNode")).items.map((n) => n.metadata.name);
+    throw new CliError(EXIT.usage, `--abandon-node ${node}: there is no SandboxNode ${node}; ${names.length ? `the SandboxNodes are: ${names.join(", ")}` : "no SandboxNode is left"} (kubectl get sandboxnodes)`);
+  }
+  await client.mergePatch("SandboxNode", node, { metadata: { annotations: { [ABANDON_ANNOTATION]: "true" } } });
+  io.err(`abandoned node ${node}: the controller lets go of it without reverting it; its sandbox runtime configuration stays on the node (docs/uninstall.md)\n`);
+}
+
 export async function uninstall(client: KubeClient, opts: UninstallOptions, io: Io): Promise<number> {
   const crdPresent = await client.getOrNull("CustomResourceDefinition", "sandboxconfigs.sandboxing.dev");
   if (crdPresent) {
+    for (const node of opts.abandonNodes ?? []) await abandon(client, node, io);
     const configs = await client.list<SandboxConfig & KubeObject>("SandboxConfig");
     for (const cfg of configs.items) {
       if (!cfg.metadata.deletionTimestamp) {

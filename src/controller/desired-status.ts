@@ -1,6 +1,6 @@
 // SandboxConfig.status from the rollout plan and the RuntimeClass check: counts, per-node
 // summaries, conditions (metav1.Condition semantics) and the transitions worth an Event.
-import type { Condition, NodeSummary, SandboxConfig, SandboxConfigStatus } from "../api/index.js";
+import { STUCK_REASONS, type Condition, type NodeSummary, type SandboxConfig, type SandboxConfigStatus } from "../api/index.js";
 import { canonical } from "./desired-node.js";
 import { podList, type RolloutPlan } from "./policy-rollout.js";
 import type { Refusal } from "./refusals.js";
@@ -31,6 +31,7 @@ export function mergeConditions(previous: Condition[] | undefined, next: CondInp
 function conditions(input: StatusInput, counts: NonNullable<SandboxConfigStatus["counts"]>): CondInput[] {
   const { plan, conflicts } = input;
   const blocked = plan.nodes.flatMap((n) => n.blockedBy);
+  const stuck = plan.nodes.filter((n) => n.stuck);
   const degraded = plan.nodes.filter((n) => n.summary.state === "Degraded");
   const noUsable = degraded.filter((n) => n.summary.reason === "NoUsableBackend");
   const probed = plan.nodes.filter((n) => n.summary.state !== "Uninstalling" && n.summary.reason !== "WaitingForProbe" && n.summary.reason !== "Creating");
@@ -53,6 +54,7 @@ function conditions(input: StatusInput, counts: NonNullable<SandboxConfigStatus[
   let progressing: CondInput;
   const moving = counts.progressing + counts.uninstalling + plan.nodes.filter((n) => n.summary.state === "Pending").length;
   if (blocked.length) progressing = { type: "Progressing", status: "True", reason: "UninstallBlockedByPods", message: `uninstall waits for ${blocked.length} pod(s) using sandbox RuntimeClasses: ${podList(blocked)}; delete them or set spec.uninstall.whenPodsRun: Proceed` };
+  else if (stuck.length) progressing = { type: "Progressing", status: "True", reason: "UninstallStuck", message: `${stuck.length} node(s) did not finish reverting within spec.uninstall.nodeTimeoutSeconds: ${stuck.slice(0, 10).map((n) => `${n.name} (${n.summary.reason}: ${n.summary.message})`).join("; ")}; ${counts.uninstalling - stuck.length} other node(s) left to revert` };
   else if (plan.uninstalling) progressing = { type: "Progressing", status: "True", reason: "Uninstalling", message: `${counts.uninstalling} node(s) left to revert` };
   else if (counts.uninstalling) progressing = { type: "Progressing", status: "True", reason: "RevertingDeselectedNodes", message: `${counts.uninstalling} node(s) left the selector and are being reverted` };
   else if (moving) progressing = { type: "Progressing", status: "True", reason: "RollingOut", message: `${counts.progressing} node(s) applying, ${moving - counts.progressing} waiting (maxUnavailable ${plan.budget})` };
@@ -116,7 +118,7 @@ function nodeTransitions(before: SandboxConfigStatus | undefined, after: Sandbox
   const out: Transition[] = [];
   for (const nodes of groups.values()) {
     const { state, reason } = nodes[0]!;
-    const warn = state === "Degraded" || reason === "PodsRunning";
+    const warn = state === "Degraded" || reason === "PodsRunning" || STUCK_REASONS.includes(reason as (typeof STUCK_REASONS)[number]) || reason === "Abandoned";
     const names = nodes.length === 1 && nodes[0]!.message ? `${nodes[0]!.name}: ${nodes[0]!.message}` : podList(nodes.map((n) => n.name));
     out.push({ type: warn ? "Warning" : "Normal", reason: `Node${state}`, message: `${nodes.length} node(s) ${state}${reason ? ` (${reason})` : ""}: ${names}` });
   }
@@ -132,7 +134,7 @@ export function transitions(before: SandboxConfigStatus | undefined, after: Sand
   for (const c of after.conditions ?? []) {
     const o = before?.conditions?.find((p) => p.type === c.type);
     if (o?.status === c.status && o?.reason === c.reason) continue;
-    const warn = (c.type === "Degraded" && c.status === "True") || c.reason === "UninstallBlockedByPods";
+    const warn = (c.type === "Degraded" && c.status === "True") || c.reason === "UninstallBlockedByPods" || c.reason === "UninstallStuck";
     out.push({ type: warn ? "Warning" : "Normal", reason: c.reason, message: `${c.type}=${c.status}: ${c.message}` });
   }
   return out;

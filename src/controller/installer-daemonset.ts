@@ -6,7 +6,8 @@ import type { Informer } from "../kube/informer.js";
 import { logger } from "../telemetry/logger.js";
 import type { InstallerResult, NodeInstaller } from "./installer.js";
 import { CONFIG_LABEL, desiredRuntimeClasses, isOurs, runtimeClassNames, verifyRuntimeClasses, type RuntimeClassObject } from "./desired-runtimeclasses.js";
-import { ourLabels, planRollout, type NodePlan, type PodView, type RolloutPlan } from "./policy-rollout.js";
+import { CORDON_LABEL, DRAIN_LABEL, ourLabels, planRollout, type NodePlan, type PodView, type RolloutPlan } from "./policy-rollout.js";
+import { Drainer } from "./drain.js";
 import { isRefusal, REFUSAL_RETRY_MS, type Refusals } from "./refusals.js";
 
 export interface NodeObject extends KubeObject {
@@ -58,8 +59,11 @@ export class DaemonSetInstaller implements NodeInstaller {
   private readonly log = logger("installer-daemonset");
   /** Node label patches the apiserver refused in the current pass (passes never overlap: one queue key). */
   private readonly refusedNow = new Map<string, ApiError>();
+  private readonly drainer: Drainer;
 
-  constructor(private readonly o: DaemonSetInstallerOptions) {}
+  constructor(private readonly o: DaemonSetInstallerOptions) {
+    this.drainer = new Drainer(o.client);
+  }
 
   /** Every class users pick, plus one verification class each for the agents' Pods. */
   runtimeClasses(config: SandboxConfig): RuntimeClassObject[] {
@@ -91,21 +95,24 @@ export class DaemonSetInstaller implements NodeInstaller {
   }
 
   async reconcile(config: SandboxConfig | null): Promise<InstallerResult> {
-    const nodes = this.o.nodes.list().map((n) => ({ name: n.metadata.name, uid: n.metadata.uid, labels: n.metadata.labels ?? {} }));
-    const input = { config, nodes, sandboxNodes: this.o.sandboxNodes.list() };
+    const nodes = this.o.nodes.list().map((n) => ({ name: n.metadata.name, uid: n.metadata.uid, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true }));
+    const draining = nodes.filter((n) => n.labels[DRAIN_LABEL] !== undefined).map((n) => n.name);
+    const input = { config, nodes, sandboxNodes: this.o.sandboxNodes.list(), now: Date.now(), drain: await this.drainer.views(draining) };
     let plan = planRollout(input);
     if (plan.needPods) plan = planRollout({ ...input, pods: await this.sandboxedPods(config) });
     // Every pass tries each label patch it needs again: what it finds refused is this pass's truth.
     this.refusedNow.clear();
     const errors = await forEachLimit(plan.nodes, this.o.writeConcurrency ?? 16, (p) => this.applyNode(p));
     errors.push(...(await forEachLimit(plan.release, this.o.writeConcurrency ?? 16, (name) => this.setLabels(name, {}))));
+    // After the cordon above: evict what runs there (kubectl drain's order).
+    const evicting = plan.nodes.filter((p) => p.evict).map((p) => p.name);
+    errors.push(...(await forEachLimit(evicting, this.o.writeConcurrency ?? 16, (name) => this.drainer.evict(name))));
     this.last = plan;
     this.o.refusals?.replace("Node", this.refusedNow);
     if (errors.length) throw new AggregateError(errors, `${errors.length} node write(s) failed: ${errors.slice(0, 3).map((e) => e.message).join("; ")}`);
-    const blocked = plan.nodes.some((n) => n.blockedBy.length > 0);
-    const refused = this.refusedNow.size > 0;
-    const requeueAfter = Math.min(blocked ? (this.o.podRecheckMs ?? 5000) : Infinity, refused ? REFUSAL_RETRY_MS : Infinity);
-    return { plan, ...(requeueAfter !== Infinity ? { requeueAfter } : {}) };
+    const blocked = plan.nodes.some((n) => n.blockedBy.length > 0 || n.evict);
+    const waits = [...(blocked ? [this.o.podRecheckMs ?? 5000] : []), ...(plan.wakeAfterMs !== undefined ? [plan.wakeAfterMs] : []), ...(this.refusedNow.size > 0 ? [REFUSAL_RETRY_MS] : [])];
+    return { plan, ...(waits.length ? { requeueAfter: Math.min(...waits) } : {}) };
   }
 
   /** Makes the Node carry exactly `want` of our labels (runtime labels, agent label); others untouched. */
@@ -117,10 +124,12 @@ export class DaemonSetInstaller implements NodeInstaller {
     for (const k of Object.keys(current)) if (!(k in want) && !keep(k)) patch[k] = null;
     for (const [k, v] of Object.entries(want)) if (current[k] !== v) patch[k] = v;
     if (!Object.keys(patch).length) return;
+    // Our cordon (spec.unschedulable) comes and goes with CORDON_LABEL, in the same patch; an admin's cordon has no such label.
+    const cordon = patch[CORDON_LABEL] === undefined ? {} : { spec: { unschedulable: patch[CORDON_LABEL] === null ? null : true } };
     // A merge patch, not apply: a label must go even when another manager once set it.
     let updated: NodeObject;
     try {
-      updated = await this.o.client.mergePatch<NodeObject>("Node", name, { metadata: { labels: patch } });
+      updated = await this.o.client.mergePatch<NodeObject>("Node", name, { metadata: { labels: patch }, ...cordon });
     } catch (e) {
       if (!isRefusal(e) || !this.o.refusals) throw e;
       // Reported in status (NodeLabelRefused) and tried again next pass; the other nodes go on.
@@ -129,7 +138,7 @@ export class DaemonSetInstaller implements NodeInstaller {
       return;
     }
     this.o.nodes.upsert(updated);
-    this.log.info({ node: name, labels: patch }, "node labels changed");
+    this.log.info({ node: name, labels: patch, ...(cordon.spec ? { unschedulable: cordon.spec.unschedulable ?? false } : {}) }, "node labels changed");
   }
 
   /**
@@ -144,24 +153,25 @@ export class DaemonSetInstaller implements NodeInstaller {
       if (sn) {
         await this.o.client.delete(SANDBOXNODE_KIND, p.name, undefined, { preconditionUid: sn.metadata.uid });
         this.o.sandboxNodes.forget(p.name);
-        this.log.info({ node: p.name, reason: p.summary.reason }, "SandboxNode deleted");
+        this.log[p.summary.reason === "Abandoned" ? "warn" : "info"]({ node: p.name, reason: p.summary.reason }, "SandboxNode deleted");
       }
       if (node && p.labels) await this.setLabels(p.name, p.labels);
       return;
     }
     if (!p.spec || !node) return;
-    const applied = await this.o.client.apply<SandboxNode>(this.sandboxNode(p.name, node, p.spec));
+    const applied = await this.o.client.apply<SandboxNode>(this.sandboxNode(p.name, node, p.spec, p.annotations));
     this.o.sandboxNodes.upsert(applied);
     this.log.info({ node: p.name, action: p.spec.action, proceed: p.spec.proceed, hash: p.spec.desired?.hash ?? "fromConfig", state: p.summary.state, reason: p.summary.reason }, sn ? "SandboxNode spec updated" : "SandboxNode created");
   }
 
-  private sandboxNode(name: string, node: NodeObject, spec: SandboxNodeSpec): KubeObject & { spec: SandboxNodeSpec } {
+  private sandboxNode(name: string, node: NodeObject, spec: SandboxNodeSpec, annotations?: Record<string, string>): KubeObject & { spec: SandboxNodeSpec } {
     return {
       apiVersion: API_VERSION,
       kind: SANDBOXNODE_KIND,
       metadata: {
         name,
         labels: { [CONFIG_LABEL]: "cluster" },
+        ...(annotations ? { annotations } : {}),
         ownerReferences: [{ apiVersion: "v1", kind: "Node", name, uid: node.metadata.uid!, blockOwnerDeletion: false }],
       },
       spec,

@@ -51,13 +51,14 @@ const KEY = SANDBOXCONFIG_NAME;
 /** Node annotations the MachineConfig path reads (the MCO's current/desired config and state). */
 const MCO_ANNOTATION_PREFIX = "machineconfiguration.openshift.io/";
 
-/** What the caches keep of a Node: name, uid, labels, the MCO annotations; no spec, status or managedFields. */
+/** What the caches keep of a Node: name, uid, labels, the MCO annotations, spec.unschedulable (drain); no status or managedFields. */
 export function slimNode(n: NodeObject): NodeObject {
   const { name, uid, resourceVersion, labels, annotations, deletionTimestamp } = n.metadata;
   const mco = Object.entries(annotations ?? {}).filter(([k]) => k.startsWith(MCO_ANNOTATION_PREFIX));
   return {
     apiVersion: n.apiVersion,
     kind: n.kind,
+    ...(n.spec?.unschedulable === true ? { spec: { unschedulable: true } } : {}),
     metadata: { name, uid, resourceVersion, ...(labels ? { labels } : {}), ...(mco.length ? { annotations: Object.fromEntries(mco) } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
   };
 }

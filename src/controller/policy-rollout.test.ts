@@ -26,6 +26,23 @@ const sn = (name: string, spec: Partial<SandboxNode["spec"]>, status: SandboxNod
 const applied = { probe: probeFor(["gvisor"]), appliedHash: desired.hash, phase: "Applied" as const, handlers: desired.handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true })) };
 
 describe("planRollout", () => {
+  it("a revert past spec.uninstall.nodeTimeoutSeconds is reported with why and frees its slot; an abandoned node is released", () => {
+    const t0 = Date.parse("2026-01-01T00:00:00Z");
+    const cfg = config({ rollout: { maxUnavailable: 1 }, uninstall: { nodeTimeoutSeconds: 60 } }, true);
+    const reverting = (name: string, status: SandboxNode["status"]): SandboxNode => ({ ...sn(name, { action: "Revert", proceed: true }, status), metadata: { name, uid: name, generation: 3, annotations: { "sandboxing.dev/revert-requested": new Date(t0).toISOString() } } });
+    const input = { config: cfg, nodes: reached("a", "b", "c"), pods: [], sandboxNodes: [reverting("a", { ...applied, observedGeneration: 2 }), reverting("b", { ...applied, observedGeneration: 3, phase: "Failed" }), sn("c", {}, applied)] };
+    const early = planRollout({ ...input, now: t0 + 59_000 });
+    assert.deepEqual(early.nodes.map((n) => [n.name, n.summary.reason, !!n.stuck]), [["a", "Reverting", false], ["b", "Reverting", false], ["c", "WaitingForRollout", false]]);
+    assert.equal(early.wakeAfterMs, 1050, "the controller looks again when the first deadline passes");
+    const late = planRollout({ ...input, now: t0 + 60_000 });
+    assert.deepEqual(late.nodes.map((n) => [n.name, n.summary.reason, !!n.stuck]), [["a", "AgentNotResponding", true], ["b", "RevertFailed", true], ["c", "Reverting", false]], "stuck nodes hold no slot: c reverts");
+    assert.equal(late.nodes[2]!.spec?.action, "Revert");
+    assert.match(late.nodes[0]!.summary.message!, /sandboxctl uninstall --abandon-node a/);
+    const abandoned = { ...reverting("a", applied), metadata: { name: "a", uid: "a", annotations: { "sandboxing.dev/abandon": "true" } } };
+    const gone = planRollout({ ...input, sandboxNodes: [abandoned], now: t0 });
+    assert.deepEqual(gone.nodes.map((n) => [n.delete, n.labels, n.summary.reason]), [[true, {}, "Abandoned"]]);
+  });
+
   it("creates a SandboxNode per selected node with fromConfig and the gate's proceed: one write", () => {
     const p = planRollout({ config: config({ nodeSelector: { matchLabels: { a: "1" } } }), nodes: [{ name: "x", labels: { a: "1" } }, { name: "y", labels: {} }], sandboxNodes: [] });
     assert.deepEqual(p.nodes.map((n) => [n.name, n.spec?.proceed, n.spec?.desired, n.spec?.fromConfig, n.summary.reason]), [["x", true, undefined, desiredInputs(config().spec), "Applying"]]);

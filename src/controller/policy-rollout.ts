@@ -1,14 +1,19 @@
 // The rollout and uninstall decisions for every node, as one pure function of what the cache
 // shows: which SandboxNodes to create, change or delete, which runtime labels each Node carries,
 // and who may proceed now within maxUnavailable. The shell (installer-daemonset.ts) applies it.
-import { AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, type Condition, type LabelSelector, type NodeSummary, type Probe, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
+import { ABANDON_ANNOTATION, AGENT_NODE_LABEL, AGENT_NODE_LABEL_VALUE, REVERT_SINCE_ANNOTATION, type Condition, type LabelSelector, type NodeSummary, type Probe, type SandboxConfig, type SandboxNode, type SandboxNodeSpec } from "../api/index.js";
 import { canonical, desiredInputs, desiredNode, specDesiredFor, type DesiredNode } from "./desired-node.js";
 import { RUNTIME_LABEL_PREFIX, runtimeLabel } from "./desired-runtimeclasses.js";
+import { CORDON_LABEL, DRAIN_LABEL, drainEnabled, drainLabels, drainStep, type DrainView } from "./policy-drain.js";
+
+export { CORDON_LABEL, DRAIN_LABEL, type DrainView } from "./policy-drain.js";
 
 export interface NodeView {
   name: string;
   uid?: string;
   labels: Record<string, string>;
+  /** spec.unschedulable: cordoned (by an admin, or by our drain with CORDON_LABEL). */
+  unschedulable?: boolean;
 }
 
 export interface PodView {
@@ -25,7 +30,14 @@ export interface RolloutInput {
   sandboxNodes: SandboxNode[];
   /** Pods that use one of our RuntimeClasses; undefined = not listed yet (the plan asks for them). */
   pods?: PodView[];
+  /** The clock (ms since the epoch): revert and drain deadlines are measured against it. */
+  now?: number;
+  /** Per node carrying DRAIN_LABEL: what is left to evict; a node without a view is not drained yet. */
+  drain?: Record<string, DrainView>;
 }
+
+export const DEFAULT_NODE_TIMEOUT_SECONDS = 600;
+const nodeTimeoutMs = (config: SandboxConfig | null) => (config?.spec.uninstall?.nodeTimeoutSeconds ?? DEFAULT_NODE_TIMEOUT_SECONDS) * 1000;
 
 export interface NodePlan {
   name: string;
@@ -42,6 +54,12 @@ export interface NodePlan {
   summary: NodeSummary;
   /** Pods (namespace/name) that hold this node's uninstall. */
   blockedBy: string[];
+  /** Annotations of ours the SandboxNode carries with this spec (REVERT_SINCE_ANNOTATION). */
+  annotations?: Record<string, string>;
+  /** Its revert outlived spec.uninstall.nodeTimeoutSeconds: reported, no longer holding a slot. */
+  stuck?: boolean;
+  /** The node is cordoned by this plan's labels and its pods are to be evicted (spec.rollout.drain). */
+  evict?: boolean;
 }
 
 export interface RolloutPlan {
@@ -62,6 +80,8 @@ export interface RolloutPlan {
   conditions?: Array<Omit<Condition, "lastTransitionTime" | "observedGeneration">>;
   /** Bad input: change nothing (no RuntimeClass pruned or published) until the config is fixed. */
   hold?: boolean;
+  /** Plan again after this many ms even without an event (the next revert deadline). */
+  wakeAfterMs?: number;
 }
 
 // ---------- label selectors ----------
@@ -141,7 +161,7 @@ export function verifiedLabels(sn: SandboxNode, desired: DesiredNode | undefined
   return out;
 }
 
-export const isOurLabel = (key: string) => key.startsWith(RUNTIME_LABEL_PREFIX) || key === AGENT_NODE_LABEL;
+export const isOurLabel = (key: string) => key.startsWith(RUNTIME_LABEL_PREFIX) || key === AGENT_NODE_LABEL || key === DRAIN_LABEL || key === CORDON_LABEL;
 
 /** Our labels on a Node: the runtime labels and the agent label. */
 export const ourLabels = (labels: Record<string, string>): Record<string, string> =>
@@ -169,6 +189,47 @@ interface Ctx {
   waitForPods: boolean;
   candidates: Candidate[];
   needPods: boolean;
+  now: number;
+  nodeTimeoutMs: number;
+  /** Earliest revert deadline still ahead. */
+  nextDeadline?: number;
+  drain?: Record<string, DrainView>;
+}
+
+const drainOn = (ctx: Ctx) => drainEnabled(ctx.config);
+
+/** A node granted a slot under spec.rollout.drain: true when policy-drain.ts holds it to drain first. */
+function drainFirst(ctx: Ctx, plan: NodePlan, c: Candidate): boolean {
+  const node = ctx.nodeByName.get(c.name);
+  const sn = ctx.snByName.get(c.name);
+  if (!drainOn(ctx) || !node || (sn && inProgress(sn))) return false;
+  const step = drainStep({ config: ctx.config!, node, view: ctx.drain?.[c.name], kind: c.kind, now: ctx.now });
+  if (!step) return false;
+  plan.labels = { ...(c.kind === "apply" ? {} : plan.labels), ...step.labels };
+  plan.evict = true;
+  plan.summary = step.summary;
+  if (step.deadline !== undefined) ctx.nextDeadline = Math.min(ctx.nextDeadline ?? step.deadline, step.deadline);
+  return true;
+}
+
+const isoMs = (ms: number) => new Date(ms).toISOString();
+
+/** Why a revert that outlived its deadline has not finished, from what the agent last wrote. */
+function stuckSummary(sn: SandboxNode, timeoutS: number): NodeSummary {
+  const name = sn.metadata.name;
+  const st = sn.status ?? {};
+  const letGo = `; once it cannot be fixed, let go of the node with sandboxctl uninstall --abandon-node ${name} (its runtime configuration stays there, docs/uninstall.md)`;
+  // The Revert spec bumped the generation: an agent that answered it reported that generation back.
+  if ((st.observedGeneration ?? 0) < (sn.metadata.generation ?? 0)) {
+    const last = st.heartbeatTime ? `its last status is from ${st.heartbeatTime}` : "it never wrote a status";
+    return { name, state: "Uninstalling", reason: "AgentNotResponding", message: `the agent has not answered the revert request for ${timeoutS}s (${last}): check its pod on the node${letGo}` };
+  }
+  if (st.phase === "Failed") {
+    const deg = agentCondition(sn, "Degraded") ?? agentCondition(sn, "Ready");
+    const why = deg ? `${deg.reason}${deg.message ? `: ${deg.message}` : ""}` : "phase Failed";
+    return { name, state: "Uninstalling", reason: "RevertFailed", message: `the agent could not revert the node: ${why}${letGo}` };
+  }
+  return { name, state: "Uninstalling", reason: "RevertTimedOut", message: `the agent is still reverting (phase ${st.phase ?? "unknown"}) after ${timeoutS}s${letGo}` };
 }
 
 function summaryFor(sn: SandboxNode, desired: DesiredNode, config: SandboxConfig, probe: Probe): { summary: NodeSummary; settled: boolean } {
@@ -214,6 +275,21 @@ function planSelected(ctx: Ctx, name: string): NodePlan {
   return { name, spec, delete: false, labels: verifiedLabels(sn, desired), summary, blockedBy: [] };
 }
 
+/** A node told to revert: it holds a rollout slot until done, or until spec.uninstall.nodeTimeoutSeconds passed. */
+function planReverting(ctx: Ctx, sn: SandboxNode, plan: NodePlan): NodePlan {
+  const name = sn.metadata.name;
+  const recorded = sn.metadata.annotations?.[REVERT_SINCE_ANNOTATION];
+  const since = Date.parse(recorded ?? "");
+  const annotations = { [REVERT_SINCE_ANNOTATION]: Number.isNaN(since) ? isoMs(ctx.now) : recorded! };
+  if (sn.spec.proceed && !Number.isNaN(since)) {
+    const deadline = since + ctx.nodeTimeoutMs;
+    if (ctx.now >= deadline) return { ...plan, spec: { ...sn.spec }, annotations, stuck: true, summary: stuckSummary(sn, Math.round(ctx.nodeTimeoutMs / 1000)) };
+    ctx.nextDeadline = Math.min(ctx.nextDeadline ?? deadline, deadline);
+  }
+  ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
+  return { ...plan, spec: { ...sn.spec }, annotations, summary: { name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" } };
+}
+
 /** A node we have a SandboxNode for that should not have one: it left the selector, the config is going, or the Node is gone. */
 function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
   const name = sn.metadata.name;
@@ -221,15 +297,15 @@ function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
   const st = sn.status ?? {};
   const plan: NodePlan = { name, delete: false, labels: node ? {} : undefined, summary: { name, state: "Uninstalling" }, blockedBy: [] };
   if (!node) return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "NodeGone", message: "the Node no longer exists" } };
+  if (sn.metadata.annotations?.[ABANDON_ANNOTATION] === "true") {
+    return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Abandoned", message: `an admin abandoned the node (${ABANDON_ANNOTATION}); what the agent applied stays on it` } };
+  }
   // Nothing applied, and the agent could not have started (no desired, and no fromConfig it may act on).
   const neverApplied = !sn.spec.desired && !(sn.spec.fromConfig && sn.spec.proceed) && !st.appliedHash && SAFE_TO_DROP_PHASES.has(st.phase);
   if (neverApplied || (sn.spec.action === "Revert" && st.phase === "Reverted" && !st.appliedHash)) {
     return { ...plan, delete: true, summary: { name, state: "Uninstalling", reason: "Reverted", message: "reverted; removing the SandboxNode" } };
   }
-  if (sn.spec.action === "Revert") {
-    ctx.candidates.push({ name, kind: "revert", continuing: inProgress(sn) });
-    return { ...plan, spec: { ...sn.spec }, summary: { name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" } };
-  }
+  if (sn.spec.action === "Revert") return planReverting(ctx, sn, plan);
   // Still on Apply: pods using our RuntimeClasses hold the revert (unless whenPodsRun: Proceed).
   if (ctx.waitForPods && !ctx.podsListed) ctx.needPods = true;
   const pods = ctx.waitForPods ? [...(ctx.podsByNode.get(name) ?? [])].sort() : [];
@@ -241,7 +317,9 @@ function planLeaving(ctx: Ctx, sn: SandboxNode): NodePlan {
 }
 
 /** The gate: nodes already changing keep their slot; free slots go to reverts first, then applies, by name. */
-function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget: number, holdReverts: boolean): number {
+function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget: number, holdReverts: boolean, ctx: Ctx): number {
+  // A node our drain started on keeps its slot like one the agent is changing.
+  if (drainOn(ctx)) for (const c of candidates) c.continuing ||= !!ctx.nodeByName.get(c.name)?.labels[DRAIN_LABEL];
   let used = candidates.filter((c) => c.continuing).length;
   const fresh = candidates.filter((c) => !c.continuing);
   const ordered = [...candidates.filter((c) => c.continuing), ...fresh.filter((c) => c.kind === "revert"), ...fresh.filter((c) => c.kind === "apply")];
@@ -251,12 +329,20 @@ function applyGate(plans: Map<string, NodePlan>, candidates: Candidate[], budget
       used++;
     }
     const plan = plans.get(c.name)!;
+    if (drainFirst(ctx, plan, c)) continue;
+    const keepDrain = drainOn(ctx) ? drainLabels(ctx.nodeByName.get(c.name)) : {};
     if (c.kind === "revert") {
+      if (!plan.annotations) {
+        plan.annotations = { [REVERT_SINCE_ANNOTATION]: isoMs(ctx.now) };
+        const deadline = Date.parse(plan.annotations[REVERT_SINCE_ANNOTATION]!) + ctx.nodeTimeoutMs;
+        ctx.nextDeadline = Math.min(ctx.nextDeadline ?? deadline, deadline);
+      }
       plan.spec = { ...plan.spec!, action: "Revert", proceed: true };
+      if (plan.labels) plan.labels = { ...plan.labels, ...keepDrain };
       plan.summary = { name: c.name, state: "Uninstalling", reason: "Reverting", message: "the agent is removing the sandbox runtimes" };
     } else {
       plan.spec = { ...plan.spec!, proceed: true };
-      plan.labels = {}; // a node being reconfigured takes no new sandboxed pods
+      plan.labels = { ...keepDrain }; // a node being reconfigured takes no new sandboxed pods
       plan.summary = { ...plan.summary, state: "Progressing", reason: "Applying", message: "the agent is applying and verifying the configuration" };
     }
   }
@@ -279,23 +365,32 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     waitForPods: (config?.spec.uninstall?.whenPodsRun ?? "Wait") === "Wait",
     candidates: [],
     needPods: false,
+    now: input.now ?? Date.now(),
+    nodeTimeoutMs: nodeTimeoutMs(config),
+    drain: input.drain,
   };
   const budget = resolveMaxUnavailable(config?.spec.rollout?.maxUnavailable, Math.max(selected.length, input.sandboxNodes.length));
   const plans = new Map<string, NodePlan>();
   for (const name of selected) plans.set(name, planSelected(ctx, name));
   const leaving = input.sandboxNodes.filter((sn) => !selectedSet.has(sn.metadata.name)).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   for (const sn of leaving) plans.set(sn.metadata.name, planLeaving(ctx, sn));
-  const used = applyGate(plans, ctx.candidates, budget, ctx.needPods);
+  const used = applyGate(plans, ctx.candidates, budget, ctx.needPods, ctx);
   // Unchanged specs are not written again.
   for (const plan of plans.values()) {
     const sn = ctx.snByName.get(plan.name);
-    if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec)) plan.spec = undefined;
+    if (sn && plan.spec && sameSpec(sn.spec, plan.spec) && canonicalDesired(sn.spec) === canonicalDesired(plan.spec) && sameAnnotations(sn, plan)) plan.spec = undefined;
   }
   addAgentLabel(plans);
   const release = input.nodes.filter((n) => !plans.has(n.name) && Object.keys(ourLabels(n.labels)).length > 0).map((n) => n.name).sort();
   const nodes = [...plans.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release };
+  return { nodes, budget, inProgress: used, needPods: ctx.needPods, selected: selected.length, uninstalling, generation: config?.metadata.generation, configUid: config?.metadata.uid, release, ...wake(ctx) };
 }
+
+/** Just after the next revert deadline, if any. */
+const wake = (ctx: Ctx) => (ctx.nextDeadline !== undefined ? { wakeAfterMs: Math.max(0, ctx.nextDeadline - ctx.now) + 50 } : {});
+
+/** Our annotations on the SandboxNode are what the plan wants (a missing revert start is written). */
+const sameAnnotations = (sn: SandboxNode, plan: NodePlan) => Object.entries(plan.annotations ?? {}).every(([k, v]) => sn.metadata.annotations?.[k] === v);
 
 const canonicalDesired = (s: SandboxNodeSpec) => canonical(s.desired ?? null);
 

@@ -133,8 +133,10 @@ export const CONTROLLER_RULES: Rule[] = [
   { apiGroups: [GROUP], resources: ["sandboxconfigs/finalizers"], verbs: ["update"] },
   { apiGroups: [GROUP], resources: ["sandboxnodes"], verbs: ["list", "watch", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch", "patch"] },
-  // Uninstall waits while pods use our RuntimeClasses and names them (a list per node).
+  // Uninstall waits while pods use our RuntimeClasses and names them; a drain lists a node's pods (a list per node).
   { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+  // spec.rollout.drain: evictions only (the apiserver enforces PodDisruptionBudgets), never a pod delete.
+  { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
   { apiGroups: ["node.k8s.io"], resources: ["runtimeclasses"], verbs: ["list", "watch", "create", "patch", "delete"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   // OpenShift path (issue 6): MachineConfig rendering and pool tracking, platform detection.

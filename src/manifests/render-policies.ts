@@ -11,6 +11,8 @@ const PROTECTED_ROLES = ["master", "control-plane", "worker", "infra"].map((r) =
 /** Where our MachineConfig writes (src/openshift/render-machineconfig.ts, RHCOS_LAYOUT). */
 const MC_FILE_PREFIXES = ["/etc/crio/crio.conf.d/", "/etc/sandbox-operator/", "/etc/kata-containers/"];
 const MC_EXTENSION = "sandboxed-containers";
+/** The label the controller's drain cordons a Node with (src/controller/policy-rollout.ts CORDON_LABEL). */
+const CORDON = "sandboxing.dev/cordoned";
 
 const ours = (o: string) => `${o} != null && has(${o}.metadata.labels) && '${MANAGED_BY_LABEL}' in ${o}.metadata.labels && ${o}.metadata.labels['${MANAGED_BY_LABEL}'] == '${MANAGED_BY}'`;
 
@@ -50,9 +52,21 @@ export function controllerScopePolicy(labels: Record<string, string>): Manifest[
             messageExpression: `'the sandbox-operator controller may change only sandboxing.dev/ labels (and its own pool role label) on Nodes, not ' + variables.changedLabels.filter(k, !k.startsWith('sandboxing.dev/')).join(', ')`,
           },
           {
-            expression: `!${is("nodes")} || (object.spec == oldObject.spec && (has(object.metadata.annotations) ? object.metadata.annotations : {}) == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}) && (has(object.metadata.finalizers) ? object.metadata.finalizers : []) == (has(oldObject.metadata.finalizers) ? oldObject.metadata.finalizers : []) && (has(object.metadata.ownerReferences) ? object.metadata.ownerReferences : []) == (has(oldObject.metadata.ownerReferences) ? oldObject.metadata.ownerReferences : []))`,
+            // spec.rollout.drain: spec.unschedulable may flip only together with our cordon label (set with it, cleared with it), so an admin's cordon is never lifted.
+            expression:
+              `!${is("nodes")} || (object.spec == oldObject.spec ? ` +
+              // Spec unchanged: our cordon label stays as it is, or goes from a node that is schedulable anyway (an admin uncordoned it).
+              `(('${CORDON}' in variables.newLabels) == ('${CORDON}' in variables.oldLabels) || (!('${CORDON}' in variables.newLabels) && !(has(object.spec.unschedulable) && object.spec.unschedulable))) : (` +
+              `object.spec.all(k, k == 'unschedulable' || (k in oldObject.spec && oldObject.spec[k] == object.spec[k])) && oldObject.spec.all(k, k == 'unschedulable' || k in object.spec) && ` +
+              `('${CORDON}' in variables.newLabels) != ('${CORDON}' in variables.oldLabels) && ` +
+              `(has(object.spec.unschedulable) && object.spec.unschedulable) == ('${CORDON}' in variables.newLabels)))`,
             reason: "Forbidden",
-            message: "the sandbox-operator controller may change only labels on Nodes: spec (unschedulable, taints), annotations, finalizers and owner references are not its to change",
+            message: `the sandbox-operator controller may change only labels on Nodes: spec (taints, unschedulable) is not its to change, except spec.unschedulable set together with its ${CORDON} label and cleared with it (spec.rollout.drain)`,
+          },
+          {
+            expression: `!${is("nodes")} || ((has(object.metadata.annotations) ? object.metadata.annotations : {}) == (has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}) && (has(object.metadata.finalizers) ? object.metadata.finalizers : []) == (has(oldObject.metadata.finalizers) ? oldObject.metadata.finalizers : []) && (has(object.metadata.ownerReferences) ? object.metadata.ownerReferences : []) == (has(oldObject.metadata.ownerReferences) ? oldObject.metadata.ownerReferences : []))`,
+            reason: "Forbidden",
+            message: "the sandbox-operator controller may change only labels on Nodes: annotations, finalizers and owner references are not its to change",
           },
           {
             expression: `!(request.resource.resource in ${ownedKinds}) || ((request.operation == 'CREATE' || variables.oldOurs) && (request.operation == 'DELETE' || variables.objectOurs))`,

@@ -24,6 +24,7 @@ export const NOT_USED_HERE: Record<string, Record<string, string>> = {
     "delete machineconfiguration.openshift.io/machineconfigpools": OPENSHIFT_MC,
     "get machineconfiguration.openshift.io/machineconfigpools": OPENSHIFT_MC,
     "get config.openshift.io/infrastructures": "OpenShift's platform detection reads Infrastructure/cluster only where config.openshift.io is served",
+    "create /pods/eviction": "spec.rollout.drain only (test/integration/controller-drain.test.ts); the tier's SandboxConfig does not drain",
     "update sandboxing.dev/sandboxconfigs/finalizers": "no request uses it: OpenShift's OwnerReferencesPermissionEnforcement admission checks it when a SandboxNode's ownerReference blocks its SandboxConfig's deletion",
   },
   [serviceAccountUser(NAMESPACE, AGENT)]: {

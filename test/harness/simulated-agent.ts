@@ -16,8 +16,10 @@ export interface SimulatedAgentOptions {
   fail?: (node: string) => string | undefined;
   /** ms each apply/revert takes (default 0). */
   delayMs?: number;
-  /** Nodes that never answer (their agent is not running). */
+  /** Nodes that never answer (their agent is not running); asked on every event, so a test can stop an agent. */
   silent?: (node: string) => boolean;
+  /** Nodes whose revert fails (phase Failed, as the agent reports a revert it could not finish), with the error text. */
+  failRevert?: (node: string) => string | undefined;
   /**
    * Act like the DaemonSet's nodeSelector: answer only on Nodes that carry the agent label
    * (AGENT_NODE_LABEL), so a label set too late or removed too early stalls as it would for real.
@@ -132,6 +134,23 @@ export class SimulatedAgent {
     }
   }
 
+  private async revert(sn: SN): Promise<boolean> {
+    const name = sn.metadata.name;
+    const st = sn.status ?? {};
+    const gen = sn.metadata.generation;
+    const failure = this.opts.failRevert?.(name);
+    if (failure) {
+      if (st.phase === "Failed") return false;
+      await this.work(name, () => this.writeStatus(sn, { ...st, phase: "Failed", conditions: [cond("Ready", "False", "RevertFailed", failure, gen), cond("Degraded", "True", "RevertFailed", failure, gen)] }));
+      this.log.push({ node: name, action: "Fail", at: Date.now() });
+      return true;
+    }
+    if (st.phase === "Reverted" && !st.appliedHash) return false;
+    await this.work(name, () => this.writeStatus(sn, { ...st, phase: "Reverted", appliedHash: "", failedHash: undefined, handlers: [], conditions: [cond("Ready", "False", "Reverted", "the node runs none of our configuration", gen)] }));
+    this.log.push({ node: name, action: "Revert", at: Date.now() });
+    return true;
+  }
+
   private async step(sn: SN): Promise<boolean> {
     const name = sn.metadata.name;
     const st = sn.status ?? {};
@@ -150,11 +169,7 @@ export class SimulatedAgent {
     const { action, proceed } = sn.spec;
     // As the agent does (src/agent/loop.ts): spec.desired, or desired from spec.fromConfig and the probe while nothing is applied.
     const desired = sn.spec.desired || !st.appliedHash ? specDesiredFor(sn.spec, st.probe) : undefined;
-    if (action === "Revert" && proceed && !(st.phase === "Reverted" && !st.appliedHash)) {
-      await this.work(name, () => this.writeStatus(sn, { ...st, phase: "Reverted", appliedHash: "", failedHash: undefined, handlers: [], conditions: [cond("Ready", "False", "Reverted", "the node runs none of our configuration", gen)] }));
-      this.log.push({ node: name, action: "Revert", at: Date.now() });
-      return true;
-    }
+    if (action === "Revert" && proceed) return this.revert(sn);
     if (action === "Apply" && proceed && desired && desired.handlers.length && desired.hash !== st.appliedHash && desired.hash !== st.failedHash) {
       const failure = this.opts.fail?.(name);
       if (failure) {

@@ -82,8 +82,8 @@ describe("component RBAC and policies, with each component's real service-accoun
     // Policies load asynchronously after they are created: wait until the controller's denies.
     await eventually("the controller-scope policy to refuse a Node spec change", async () => {
       try {
-        await clients.controller!.mergePatch("Node", "node-a", { spec: { unschedulable: true } });
-        await admin.mergePatch("Node", "node-a", { spec: { unschedulable: null } });
+        await clients.controller!.mergePatch("Node", "node-a", { spec: { taints: [{ key: "x", effect: "NoSchedule" }] } });
+        await admin.mergePatch("Node", "node-a", { spec: { taints: null } });
         return false;
       } catch (e) {
         if (denied(/may change only labels on Nodes/)(e)) return true;
@@ -114,7 +114,7 @@ describe("component RBAC and policies, with each component's real service-accoun
     await assert.rejects(c.replace({ ...(await c.get<Obj>("Secret", WEBHOOK_CA_SECRET, NAMESPACE)), type: "kubernetes.io/service-account-token" }), (e: unknown) => e instanceof ApiError && e.status === 422 && /field is immutable/.test(e.message));
   });
 
-  it("controller: may do exactly its rules; Nodes only our labels, RuntimeClasses and MachineConfigs only ours, no Secrets, one Lease", async () => {
+  it("controller: may do exactly its rules; Nodes only our labels (and our own cordon), evictions, RuntimeClasses and MachineConfigs only ours, no Secrets, one Lease", async () => {
     const c = clients.controller!;
     await assertExactly(c, CONTROLLER_RULES, CONTROLLER_NAMESPACE_RULES);
     const scope = (re: RegExp) => denied(re);
@@ -125,6 +125,23 @@ describe("component RBAC and policies, with each component's real service-accoun
     const labelled = await c.mergePatch<Obj>("Node", "node-a", { metadata: { labels: { "sandboxing.dev/runtime.sandboxed": "true", "node-role.kubernetes.io/sandboxed": "" } } });
     assert.equal(labelled.metadata.labels?.["sandboxing.dev/runtime.sandboxed"], "true", "our labels: allowed");
     await assert.rejects(c.mergePatch("Node", "node-a", { status: { capacity: { cpu: "1000" } } }, { subresource: "status" }), denied(/cannot patch resource "nodes\/status"/));
+
+    // spec.rollout.drain: spec.unschedulable only together with our cordon label, set with it and cleared with it.
+    const cordonLabel = "sandboxing.dev/cordoned";
+    await assert.rejects(c.mergePatch("Node", "node-a", { spec: { unschedulable: true } }), scope(/except spec.unschedulable set together with its sandboxing.dev\/cordoned label/), "a cordon without our label");
+    await assert.rejects(c.mergePatch("Node", "node-a", { metadata: { labels: { [cordonLabel]: "true" } }, spec: { unschedulable: true, taints: [{ key: "x", effect: "NoSchedule" }] } }), scope(/may change only labels on Nodes/), "a taint rides along with the cordon");
+    await assert.rejects(c.mergePatch("Node", "node-a", { metadata: { labels: { [cordonLabel]: "true" } } }), scope(/may change only labels on Nodes/), "our cordon label on a schedulable node would later lift an admin's cordon");
+    const cordoned = await c.mergePatch<Obj & { spec?: { unschedulable?: boolean } }>("Node", "node-a", { metadata: { labels: { [cordonLabel]: "true" } }, spec: { unschedulable: true } });
+    assert.equal(cordoned.spec?.unschedulable, true, "our cordon: allowed");
+    const uncordoned = await c.mergePatch<Obj & { spec?: { unschedulable?: boolean } }>("Node", "node-a", { metadata: { labels: { [cordonLabel]: null } }, spec: { unschedulable: null } });
+    assert.equal(uncordoned.spec?.unschedulable, undefined, "lifting our own cordon: allowed");
+    await admin.mergePatch("Node", "node-b", { spec: { unschedulable: true } });
+    await assert.rejects(c.mergePatch("Node", "node-b", { spec: { unschedulable: null } }), scope(/may change only labels on Nodes/), "an admin's cordon is not ours to lift");
+    await admin.mergePatch("Node", "node-b", { spec: { unschedulable: null } });
+    // Evictions (PodDisruptionBudgets apply) but no pod delete.
+    await admin.create({ apiVersion: "v1", kind: "Pod", metadata: { name: "evictee", namespace: "default" }, spec: { nodeName: "node-b", containers: [{ name: "c", image: "registry.invalid/x:1" }] } } as AnyObject);
+    await assert.rejects(c.delete("Pod", "evictee", "default"), denied(/cannot delete resource "pods"/));
+    await c.call("POST", c.path({ group: "", version: "v1", plural: "pods", namespaced: true }, "evictee", "default", "eviction"), { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: "evictee", namespace: "default" } });
 
     const rc = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: "node.k8s.io/v1", kind: "RuntimeClass", metadata: { name, labels }, handler: name }) as AnyObject;
     const ours = { "app.kubernetes.io/managed-by": "sandbox-operator" };

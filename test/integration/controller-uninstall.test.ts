@@ -1,11 +1,13 @@
 // Uninstall on a real apiserver: the finalizer holds the SandboxConfig while pods use our
 // RuntimeClasses (the condition names them), nodes revert within maxUnavailable, RuntimeClasses
-// go last, and deleting + re-creating the config in the middle converges.
+// go last, and deleting + re-creating the config in the middle converges; a node whose agent is
+// gone or whose revert failed holds it only for spec.uninstall.nodeTimeoutSeconds, then waits to be abandoned.
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/client.js";
 import type { SimulatedAgent } from "../harness/simulated-agent.js";
 import { specDesiredFor } from "../../src/render/desired-node.js";
+import { sandboxctl } from "../harness/sandboxctl.js";
 import { AGENT_LABEL, cond, configObject, ourNodeLabels, createNodes, deletePodNow, eventually, FINALIZER, getConfig, resetCluster, runtimeLabels, sandboxedPod, setupEnv, startAgent, startController, waitReady, type Env, type SNode } from "./controller-helpers.js";
 
 async function nothingLeft(env: Env, nodes: string[]): Promise<void> {
@@ -126,5 +128,51 @@ describe("controller uninstall on a real apiserver", () => {
       return true;
     }, 30_000);
     await waitReady(client, 3, 30_000);
+  });
+
+  // Last in the file: sandboxctl uninstall removes the operator's namespace, which no namespace controller finishes here.
+  it("an agent that is gone and a revert that fails hold the uninstall only for nodeTimeoutSeconds; sandboxctl uninstall --abandon-node lets go of them", async () => {
+    const { client } = env;
+    const nodes = ["g1", "g2", "g3"];
+    await createNodes(client, nodes);
+    const gone = new Set<string>();
+    agent = await startAgent(env, { silent: (n) => gone.has(n), failRevert: (n) => (n === "g2" ? "restoring /etc/containerd/config.toml: input/output error" : undefined) });
+    await client.create(configObject({ rollout: { maxUnavailable: 1 }, uninstall: { nodeTimeoutSeconds: 2 } }));
+    await waitReady(client, 3);
+    gone.add("g1"); // its agent pod is gone: nothing answers the revert request
+    const started = Date.now();
+    await client.delete("SandboxConfig", "cluster");
+
+    const stuck = await eventually("g1 and g2 stuck, g3 reverted", async () => {
+      const c = await getConfig(client);
+      const reasons = Object.fromEntries((c?.status?.nodes ?? []).map((n) => [n.name, n.reason]));
+      if (process.env.DEBUG_TEST) console.log("DBG", Date.now() - started, cond(c, "Progressing")?.reason, JSON.stringify(reasons), JSON.stringify(await client.getOrNull("SandboxNode", "g3")));
+      return cond(c, "Progressing")?.reason === "UninstallStuck" && reasons.g1 === "AgentNotResponding" && reasons.g2 === "RevertFailed" && !reasons.g3 && !(await client.getOrNull("SandboxNode", "g3")) ? c : null;
+    }, 20_000);
+    assert.ok(Date.now() - started >= 2000, "nobody is declared stuck before the timeout");
+    const progressing = cond(stuck, "Progressing")!.message;
+    assert.match(progressing, /g1 \(AgentNotResponding: the agent has not answered the revert request for 2s/);
+    assert.match(progressing, /g2 \(RevertFailed: the agent could not revert the node: RevertFailed: restoring \/etc\/containerd\/config\.toml: input\/output error/);
+    assert.match(progressing, /sandboxctl uninstall --abandon-node g1/);
+    assert.deepEqual(stuck.metadata.finalizers, [FINALIZER], "the stuck nodes still hold the finalizer: nothing is let go without an admin");
+    assert.ok(agent.log.some((e) => e.node === "g3" && e.action === "Revert"), "g3 got the slot the stuck nodes freed (maxUnavailable 1)");
+    assert.deepEqual(await ourNodeLabels(client, "g3"), {});
+    assert.deepEqual(await ourNodeLabels(client, "g1"), AGENT_LABEL, "a stuck node keeps the agent label: a returning agent can still revert");
+
+    const kube = { KUBECONFIG: env.cp.kubeconfigPath };
+    const waited = await sandboxctl(["uninstall", "--keep-crds", "--timeout", "5m"], kube);
+    assert.equal(waited.code, 5, waited.stderr);
+    assert.match(waited.stderr, /uninstall is stuck: .*2 node\(s\)/);
+    assert.match(waited.stderr, /g1 AgentNotResponding: /);
+    assert.match(waited.stderr, /sandboxctl uninstall --abandon-node g1 --abandon-node g2/);
+    const typo = await sandboxctl(["uninstall", "--keep-crds", "--abandon-node", "g9"], kube);
+    assert.equal(typo.code, 2, typo.stderr);
+    assert.match(typo.stderr, /--abandon-node g9: there is no SandboxNode g9; the SandboxNodes are: g1, g2/);
+
+    const done = await sandboxctl(["uninstall", "--keep-crds", "--timeout", "30s", "--abandon-node", "g1", "--abandon-node", "g2"], kube);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stderr, /abandoned node g1: .*its sandbox runtime configuration stays on the node/);
+    await nothingLeft(env, nodes);
+    assert.ok(!agent.log.some((e) => e.node === "g1" && e.action === "Revert"), "g1 was let go, not reverted");
   });
 });
