@@ -65,6 +65,9 @@ export interface PayloadStoreOptions {
   log: Logger;
 }
 
+/** Where the copy sandbox goes on a systemd-cgroup node: outside kubepods, so no kubelet accounting claims it. */
+const SYSTEMD_CGROUP_PARENT = "system.slice";
+
 export class PayloadStore {
   constructor(private readonly o: PayloadStoreOptions) {}
 
@@ -148,6 +151,20 @@ export class PayloadStore {
     }
   }
 
+  /** The copy sandbox's cgroup parent: none (cgroupfs driver) until the runtime says it uses systemd's. */
+  private cgroupParent = "";
+
+  /** RunPodSandbox for the copy; a runtime on the systemd cgroup driver wants a slice as parent (as the kubelet gives). */
+  private async runCopySandbox(cri: CriClient, config: Record<string, unknown> & { linux: Record<string, unknown> }): Promise<string> {
+    try {
+      return await cri.runPodSandbox({ ...config, linux: { ...config.linux, cgroup_parent: this.cgroupParent } }, "");
+    } catch (e) {
+      if (this.cgroupParent || !(e instanceof CriError) || !/cgroupsPath to be of format "slice:prefix:name"/.test(e.message)) throw e;
+      this.cgroupParent = SYSTEMD_CGROUP_PARENT;
+      return cri.runPodSandbox({ ...config, linux: { ...config.linux, cgroup_parent: this.cgroupParent } }, "");
+    }
+  }
+
   private async copyOut(cri: CriClient, spec: PayloadSpec, incoming: string, uid: string): Promise<void> {
     const logLocal = this.local(join(LOG_DIR, uid));
     mkdirSync(logLocal, { recursive: true });
@@ -161,7 +178,9 @@ export class PayloadStore {
     let podId: string | undefined;
     try {
       // The runtime's default handler (runc): the payload is not trusted to run, only to be copied.
-      podId = await cri.runPodSandbox(sandboxConfig, "");
+      podId = await this.runCopySandbox(cri, sandboxConfig);
+      // The container's cgroup follows the sandbox config it is created with: the same parent.
+      const created = { ...sandboxConfig, linux: { ...sandboxConfig.linux, cgroup_parent: this.cgroupParent } };
       const cid = await cri.createContainer(
         podId,
         {
@@ -172,7 +191,7 @@ export class PayloadStore {
           labels: { [PAYLOAD_LABEL]: "true" },
           mounts: [{ container_path: PAYLOAD_TARGET, host_path: this.o.runtimePath(incoming), readonly: false, selinux_relabel: false }],
         },
-        sandboxConfig,
+        created,
       );
       await cri.startContainer(cid);
       const deadline = Date.now() + 120_000;

@@ -226,8 +226,12 @@ export function operatorSuite(cluster: ClusterHandle): void {
 
     it("a broken handler (runsc fails on the node) ends VerificationFailed: rolled back, Degraded with the kubelet's error, unlabelled; runc pods keep running", async () => {
       const c = cluster();
-      // As if an OS update broke gVisor: every runsc call on the node now fails.
-      await c.node.exec(["mount", "--bind", "/bin/false", "/usr/local/bin/runsc"]);
+      // As if the node's gVisor broke: every call of the runsc the shim runs (runsc.toml's
+      // binary_name: the installed payload version's) now fails.
+      const runscToml = readFileSync(c.node.hostPath("/opt/sandbox-operator/etc/runsc.toml"), "utf8");
+      const runsc = /binary_name = "([^"]+)"/.exec(runscToml)?.[1];
+      assert.ok(runsc, `runsc.toml names the runsc it runs:\n${runscToml}`);
+      await c.node.exec(["mount", "--bind", "/bin/false", runsc]);
       try {
         await setVariants("gvisor-tenant", "gvisor-mid", "gvisor-broken");
         const degraded = await nodeDegraded("VerificationFailed", 240_000);
@@ -237,7 +241,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
         assert.equal((await getJson<Obj>(c, "pod/plain")).status?.phase, "Running", "runc pods keep running");
         assert.equal(cond(await config(), "Degraded")?.status, "True");
       } finally {
-        await c.node.exec(["umount", "/usr/local/bin/runsc"]);
+        await c.node.exec(["umount", runsc]);
       }
       await setVariants("gvisor-tenant", "gvisor-mid");
       await readyAndLabelledAgain();
