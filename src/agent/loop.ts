@@ -34,6 +34,11 @@ type Base = Omit<StatusInput, "now" | "agentVersion" | "phase" | "reason" | "mes
 export class AgentLoop {
   /** What /healthz decides on (policy-health.ts): the watch's state and the pass running now. */
   private watchOpen = false;
+  /** An open watch, however quiet, was contact with the apiserver up to the moment it ended. */
+  private watchClosed(): void {
+    if (this.watchOpen) this.lastContactAt = Date.now();
+    this.watchOpen = false;
+  }
   private lastContactAt = Date.now();
   private lastWatchError?: string;
   private passStartedAt?: number;
@@ -118,10 +123,10 @@ export class AgentLoop {
             this.kick();
           },
         );
-        this.watchOpen = false;
+        this.watchClosed();
         backoff = 1_000;
       } catch (e) {
-        this.watchOpen = false;
+        this.watchClosed();
         this.lastWatchError = (e as Error).message;
         if (this.stopped) break;
         log.warn({ err: (e as Error).message, backoffMs: backoff, gone: isGone(e) }, "watch failed; relisting after backoff");

@@ -5,7 +5,7 @@ export interface HealthInput {
   now: number;
   /** A watch stream is open now (the apiserver answered it and it has not ended). */
   watchOpen: boolean;
-  /** Last time the apiserver answered the loop: a list, a watch opened, an event or bookmark. */
+  /** Last time the apiserver answered the loop: a list, a watch opened, an event or bookmark, or an open watch ended. */
   lastContactAt: number;
   /** Why the last list/watch failed, if it did. */
   lastWatchError?: string;

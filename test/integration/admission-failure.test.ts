@@ -18,6 +18,11 @@ function startProcess(kubeconfig: string, port: number, healthPort: number): { c
 
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code))));
 
+/** Waits for the webhook's "webhook serving" line (its log is asynchronous: it can trail the first answers). */
+const serving = (p: { output(): string }) => eventually('the "webhook serving" log line', async () => /"msg":"webhook serving"/.test(p.output()), 10_000, 50).catch((e: Error) => {
+  throw new Error(`${e.message}\n${p.output()}`, { cause: e });
+});
+
 describe("webhook process down", () => {
   let cp: Awaited<ReturnType<typeof testControlPlane>>;
   let client: KubeClient;
@@ -47,7 +52,7 @@ describe("webhook process down", () => {
     });
     assert.equal((await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status, 200);
     await waitWebhookActive(client);
-    assert.match(proc.output(), /"msg":"webhook serving"/);
+    await serving(proc);
   });
 
   it("crashed: enforce namespaces refuse pods with a message naming the webhook; audit and off namespaces are unaffected", async () => {
@@ -72,6 +77,9 @@ describe("webhook process down", () => {
     const r = await createPod(client, pod("back-enforce", NS.enforce));
     assert.equal(r.status, 201, r.message);
     assert.equal(r.obj?.spec.runtimeClassName, "sandboxed");
+    // The signal handlers are in place from the "webhook serving" line on (src/admission/main.ts):
+    // the webhook answers a moment earlier, and its log is written asynchronously.
+    await serving(proc);
     proc.child.kill("SIGTERM");
     assert.equal(await exited(proc.child), 0, proc.output());
   });
