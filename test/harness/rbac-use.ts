@@ -38,6 +38,11 @@ export function serviceAccountUser(namespace: string, name: string): string {
   return `system:serviceaccount:${namespace}:${name}`;
 }
 
+/** A binding's ServiceAccount subjects as users (a subject without namespace is in the binding's). */
+function serviceAccountSubjects(b: BindingLike): string[] {
+  return (b.subjects ?? []).filter((s) => s.kind === "ServiceAccount").map((s) => serviceAccountUser(s.namespace ?? b.metadata.namespace ?? "", s.name));
+}
+
 /** Per service-account user: every right its (Cluster)RoleBindings grant in the given manifests. */
 export function grantedRights(manifests: KubeObject[]): Map<string, Set<RightKey>> {
   const roles = new Map<string, RoleLike>();
@@ -48,11 +53,10 @@ export function grantedRights(manifests: KubeObject[]): Map<string, Set<RightKey
     const b = m as BindingLike;
     const role = roles.get(`${b.roleRef.kind}/${b.roleRef.kind === "Role" ? (b.metadata.namespace ?? "") : ""}/${b.roleRef.name}`);
     if (!role) throw new Error(`${m.kind} ${b.metadata.name} refers to ${b.roleRef.kind} ${b.roleRef.name}, which the manifests do not define`);
-    for (const s of b.subjects ?? []) {
-      if (s.kind !== "ServiceAccount") continue;
-      const user = serviceAccountUser(s.namespace ?? b.metadata.namespace ?? "", s.name);
+    const rights = ruleRights(role.rules ?? []);
+    for (const user of serviceAccountSubjects(b)) {
       const set = out.get(user) ?? new Set<RightKey>();
-      for (const r of ruleRights(role.rules ?? [])) set.add(r);
+      for (const r of rights) set.add(r);
       out.set(user, set);
     }
   }
@@ -129,8 +133,7 @@ export function unboundAt(events: AuditEvent[], manifests: KubeObject[]): (user:
   for (const m of manifests) {
     if (m.kind !== "RoleBinding" && m.kind !== "ClusterRoleBinding") continue;
     const b = m as BindingLike;
-    const users = (b.subjects ?? []).filter((s) => s.kind === "ServiceAccount").map((s) => serviceAccountUser(s.namespace ?? b.metadata.namespace ?? "", s.name));
-    subjectsOf.set(`${m.kind === "RoleBinding" ? "rolebindings" : "clusterrolebindings"}/${b.metadata.name}`, users);
+    subjectsOf.set(`${m.kind === "RoleBinding" ? "rolebindings" : "clusterrolebindings"}/${b.metadata.name}`, serviceAccountSubjects(b));
   }
   const writes = new Map<string, Array<{ at: string; deleted: boolean }>>();
   for (const e of events) {
