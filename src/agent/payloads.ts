@@ -65,6 +65,8 @@ export interface PayloadStoreOptions {
   log: Logger;
 }
 
+type SandboxConfigLike = Record<string, unknown> & { linux: Record<string, unknown> };
+
 /** Where the copy sandbox goes on a systemd-cgroup node: outside kubepods, so no kubelet accounting claims it. */
 const SYSTEMD_CGROUP_PARENT = "system.slice";
 
@@ -155,14 +157,19 @@ export class PayloadStore {
   private cgroupParent = "";
 
   /** RunPodSandbox for the copy; a runtime on the systemd cgroup driver wants a slice as parent (as the kubelet gives). */
-  private async runCopySandbox(cri: CriClient, config: Record<string, unknown> & { linux: Record<string, unknown> }): Promise<string> {
+  private async runCopySandbox(cri: CriClient, config: SandboxConfigLike): Promise<string> {
     try {
-      return await cri.runPodSandbox({ ...config, linux: { ...config.linux, cgroup_parent: this.cgroupParent } }, "");
+      return await cri.runPodSandbox(this.withCgroupParent(config), "");
     } catch (e) {
       if (this.cgroupParent || !(e instanceof CriError) || !/cgroupsPath to be of format "slice:prefix:name"/.test(e.message)) throw e;
       this.cgroupParent = SYSTEMD_CGROUP_PARENT;
-      return cri.runPodSandbox({ ...config, linux: { ...config.linux, cgroup_parent: this.cgroupParent } }, "");
+      return cri.runPodSandbox(this.withCgroupParent(config), "");
     }
+  }
+
+  /** The sandbox config with the cgroup parent in use: RunPodSandbox and the container's CreateContainer take the same. */
+  private withCgroupParent<T extends SandboxConfigLike>(config: T): T {
+    return { ...config, linux: { ...config.linux, cgroup_parent: this.cgroupParent } };
   }
 
   private async copyOut(cri: CriClient, spec: PayloadSpec, incoming: string, uid: string): Promise<void> {
@@ -179,8 +186,6 @@ export class PayloadStore {
     try {
       // The runtime's default handler (runc): the payload is not trusted to run, only to be copied.
       podId = await this.runCopySandbox(cri, sandboxConfig);
-      // The container's cgroup follows the sandbox config it is created with: the same parent.
-      const created = { ...sandboxConfig, linux: { ...sandboxConfig.linux, cgroup_parent: this.cgroupParent } };
       const cid = await cri.createContainer(
         podId,
         {
@@ -191,7 +196,8 @@ export class PayloadStore {
           labels: { [PAYLOAD_LABEL]: "true" },
           mounts: [{ container_path: PAYLOAD_TARGET, host_path: this.o.runtimePath(incoming), readonly: false, selinux_relabel: false }],
         },
-        created,
+        // The container's cgroup follows the sandbox config it is created with: the same parent.
+        this.withCgroupParent(sandboxConfig),
       );
       await cri.startContainer(cid);
       const deadline = Date.now() + 120_000;
