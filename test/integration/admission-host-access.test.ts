@@ -109,7 +109,9 @@ describe("pod policy: host access, exemptions, updates and uninstall on a real a
       const m = await client.get<KubeObject & { webhooks: Array<{ namespaceSelector: { matchExpressions: Array<{ key: string; values: string[] }> } }> }>("MutatingWebhookConfiguration", "sandbox-operator");
       return m.webhooks[0]!.namespaceSelector.matchExpressions.find((e) => e.key === "kubernetes.io/metadata.name")!.values;
     };
-    assert.ok((await selectorValues()).includes(EXEMPT));
+    // The webhook applies its configurations within a second of its SandboxConfig cache syncing;
+    // waitWebhookActive only proves the enforce webhook is called, not that this apply has happened.
+    await eventually("exempt namespace in the selectors", async () => (await selectorValues()).includes(EXEMPT), 30_000, 200);
     const r = await createPod(client, pod("csi-node", EXEMPT, { runtimeClassName: "runc", hostPID: true, volumes: [{ name: "dev", hostPath: { path: "/dev" } }] }));
     assert.equal(r.status, 201, r.message);
     assert.equal(r.obj?.spec.runtimeClassName, "runc");
