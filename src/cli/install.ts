@@ -16,25 +16,41 @@ export interface InstallOptions {
   wait: boolean;
   /** repository@sha256:... overriding deploy/image.json. */
   image?: string;
+  /** repository@sha256:... of the gVisor payload image overriding deploy/image.json's (kept when only --image is given). */
+  gvisorPayload?: string;
   serviceMonitor: boolean;
   pollMs?: number;
 }
 
-/** Parses `repository@sha256:<hex>` (the tag is informational only). */
-export function parseImage(ref: string): ImageRef {
+/** Parses `repository@sha256:<hex>` (the tag is informational only); `flag` names the option in the error. */
+export function parseImage(ref: string, flag = "--image"): ImageRef {
   const m = /^(.+)@(sha256:[0-9a-f]{64})$/.exec(ref);
-  if (!m) throw new CliError(EXIT.usage, `--image "${ref}" must be pinned by digest: <repository>@sha256:<64 hex>`);
+  if (!m) throw new CliError(EXIT.usage, `${flag} "${ref}" must be pinned by digest: <repository>@sha256:<64 hex>`);
   return { repository: m[1]!, tag: "pinned", digest: m[2]! };
 }
 
-export function manifestsFor(opts: Pick<InstallOptions, "image" | "serviceMonitor">): Manifest[] {
-  let image: ImageRef;
+/**
+ * The operator image and its gVisor payload: deploy/image.json, with --image replacing the operator
+ * image only (the payload is a separate image the agent pulls; mirror both) and --gvisor-payload
+ * replacing the payload.
+ */
+export function installImage(opts: Pick<InstallOptions, "image" | "gvisorPayload">): ImageRef {
+  const given = opts.image ? parseImage(opts.image) : undefined;
+  const payload = opts.gvisorPayload ? parseImage(opts.gvisorPayload, "--gvisor-payload") : undefined;
+  let lock: ImageRef | undefined;
   try {
-    image = opts.image ? parseImage(opts.image) : readImageLock();
+    lock = readImageLock();
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(EXIT.usage, (e as Error).message);
+    // With --image the lock only supplies the default payload; without it there is no image to run.
+    if (!given) throw new CliError(EXIT.usage, (e as Error).message);
   }
+  const base = given ?? { repository: lock!.repository, tag: lock!.tag, digest: lock!.digest };
+  const gvisor = payload ? { repository: payload.repository, tag: payload.tag, digest: payload.digest } : lock?.gvisorPayload;
+  return gvisor ? { ...base, gvisorPayload: gvisor } : base;
+}
+
+export function manifestsFor(opts: Pick<InstallOptions, "image" | "gvisorPayload" | "serviceMonitor">): Manifest[] {
+  const image = installImage(opts);
   return installManifests({ ...deployOptions(image), serviceMonitor: opts.serviceMonitor }, crds() as unknown as Manifest[]);
 }
 

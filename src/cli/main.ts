@@ -48,10 +48,11 @@ export function program(run: (fn: () => Promise<number>) => Promise<void>): Comm
     .option("--timeout <duration>", "how long to wait for the controller (e.g. 90s, 5m)", duration, 300_000)
     .option("--no-wait", "apply and return without waiting")
     .option("--image <repository@sha256:digest>", "image to run instead of the one recorded in deploy/image.json")
+    .option("--gvisor-payload <repository@sha256:digest>", "gVisor payload image the agent installs, instead of the one recorded in deploy/image.json")
     .option("--service-monitor", "also apply a prometheus-operator ServiceMonitor", false)
-    .action((o: { dryRun: boolean; timeout: number; wait: boolean; image?: string; serviceMonitor: boolean }) =>
+    .action((o: { dryRun: boolean; timeout: number; wait: boolean; image?: string; gvisorPayload?: string; serviceMonitor: boolean }) =>
       run(async () => {
-        const opts = { dryRun: o.dryRun, timeoutMs: o.timeout, wait: o.wait, image: o.image, serviceMonitor: o.serviceMonitor };
+        const opts = { dryRun: o.dryRun, timeoutMs: o.timeout, wait: o.wait, image: o.image, gvisorPayload: o.gvisorPayload, serviceMonitor: o.serviceMonitor };
         if (o.dryRun) return install(undefined, opts, io);
         return withClient((c) => install(c, opts, io));
       }),

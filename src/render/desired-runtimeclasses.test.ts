@@ -44,6 +44,18 @@ describe("overhead.podFixed per backend and VM size", () => {
     assert.equal(rc.big!.overhead.podFixed.memory, "446Mi");
     assert.deepEqual(rc.pinned!.overhead.podFixed, { memory: "1Gi", cpu: "250m" });
   });
+  it("the general class takes the largest backend overhead in any quantity notation (exponents, P/E suffixes, decimals)", () => {
+    const cases: Array<[Record<string, string>, Record<string, string>, { memory: string; cpu: string }]> = [
+      [{ memory: "1e9" }, { memory: "500Mi" }, { memory: "1e9", cpu: "250m" }],
+      [{ memory: "0.5Gi", cpu: "1" }, { memory: "600Mi", cpu: "1500m" }, { memory: "600Mi", cpu: "1500m" }],
+      [{ memory: "1Pi" }, { memory: "2E" }, { memory: "2E", cpu: "250m" }],
+      [{ memory: "3E6", cpu: "2e-1" }, { memory: "2M", cpu: "0.3" }, { memory: "3E6", cpu: "0.3" }],
+    ];
+    for (const [qemu, fc, want] of cases) {
+      const rc = byName({ ...spec([]), runtimes: { allowed: ["kata-qemu", "kata-fc"] }, overhead: { "kata-qemu": qemu, "kata-fc": fc } } as SandboxConfigSpec);
+      assert.deepEqual(rc.sandboxed!.overhead.podFixed, want, JSON.stringify({ qemu, fc }));
+    }
+  });
 });
 
 describe("a VFIO passthrough variant schedules onto the nodes with the device", () => {

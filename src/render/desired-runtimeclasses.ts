@@ -2,7 +2,7 @@
 // the general one, one per backend and per variant, each with pod overhead and a nodeSelector on the label only verified nodes get.
 import { BACKEND_CLASS, DEFAULT_RUNTIMECLASS, type Backend, type ResourceOverhead, type SandboxConfigSpec, type Toleration, type Variant } from "../api/index.js";
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from "./node/kata-config.js";
-import { quantityToMiB } from "./quantity.js";
+import { quantityToMiB, quantityValue } from "./quantity.js";
 
 export const RUNTIME_LABEL_PREFIX = "sandboxing.dev/runtime.";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -48,15 +48,8 @@ function overheadFor(spec: SandboxConfigSpec, backend: Backend): Required<Resour
   return { ...DEFAULT_OVERHEAD[backend], ...(spec.overhead?.[backend] ?? {}) };
 }
 
-/** Compares quantities of one kind well enough to pick the largest default/override (Mi/Gi/m/cores). */
-function magnitude(q: string): number {
-  const m = /^([0-9.]+)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
-  if (!m) return 0;
-  const mult: Record<string, number> = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
-  return Number(m[1]) * (m[2] ? mult[m[2]]! : 1);
-}
-
-const larger = (a: string, b: string) => (magnitude(b) > magnitude(a) ? b : a);
+/** The larger of two quantities (the CRD admits only valid ones); any notation the apiserver accepts compares by value. */
+const larger = (a: string, b: string) => (quantityValue(b) > quantityValue(a) ? b : a);
 
 /** Guest RAM the guest kernel's memmap takes: one 64-byte struct page per 4 KiB page, written at boot. */
 const MEMMAP_FRACTION = 64 / 4096;

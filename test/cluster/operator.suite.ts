@@ -181,11 +181,11 @@ export function operatorSuite(cluster: ClusterHandle): void {
       const c = cluster();
       const agentPod = (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"])).trim();
       await setVariants("gvisor-tenant", "gvisor-mid");
-      await eventually("the agent applying", async () => {
-        const phase = (await getJson<Obj>(c, "sandboxnode", c.nodeName)).status?.phase;
-        return phase === "Applying" || phase === "Verifying";
-      }, 120_000);
-      // No grace: the container is killed wherever the apply is (files written, restart, verification).
+      // Killed while its verification Pod runs: the files are written and the runtime restarted, so the
+      // new pod must roll the interrupted transaction back, clean the Pod up and apply again. (Killed
+      // earlier, during the payload pull, there would be no transaction to recover.)
+      await eventuallyEvery("the agent verifying with a Pod", async () => (await c.kubectl(["-n", NAMESPACE, "get", "pods", "-l", "sandboxing.dev/verify=true", "-o", "name"])).trim() !== "", 120_000, 100);
+      // No grace: the container is killed at once.
       await c.kubectl(["-n", NAMESPACE, "delete", agentPod, "--grace-period=0", "--force", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
       await eventually("the variant verified after the agent's restart", async () => (await ourLabels())["sandboxing.dev/runtime.gvisor-mid"] === "true" && cond(await config(), "Ready")?.status === "True", 240_000).catch(async (e: Error) => {
         throw new Error(`${e.message}\n${await diag()}`, { cause: e });

@@ -1,16 +1,15 @@
-// Cluster tier, the second way to install: `sandboxctl install --image <registry>/...@sha256:...`
-// with an image that carries the gVisor payload, onto the same node after the kubectl uninstall;
-// the agent installs gVisor from its image; `sandboxctl uninstall` restores the node.
+// Cluster tier, the second way to install, as from a mirror: `sandboxctl install --image
+// <registry>/mirror/...@sha256:... --gvisor-payload <registry>/mirror/...@sha256:...` onto the same
+// node after the kubectl uninstall; the agent pulls the payload from the mirror and installs gVisor
+// from it; `sandboxctl uninstall` restores the node.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { NAMESPACE } from "../../src/manifests/names.js";
-import { ensureBinary } from "../harness/binaries.js";
 import type { KubeCluster } from "../harness/kube-cluster.js";
 import { pushOperatorImage, type PushedImage } from "../harness/operator-image.js";
 import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
@@ -18,7 +17,8 @@ import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterH
 const run = promisify(execFile);
 const ROOT = repoRoot();
 const CONFIG = "/etc/containerd/config.toml";
-const INSTALLED = ["/opt/sandbox-operator/bin/runsc", "/opt/sandbox-operator/bin/containerd-shim-runsc-v1"];
+/** The payload's version directory on the node (docs/payloads.md): /opt/sandbox-operator/gvisor/<digest hex>/. */
+const installed = (digest: string) => ["runsc", "containerd-shim-runsc-v1"].map((f) => `/opt/sandbox-operator/gvisor/${digest.replace(/^sha256:/, "")}/${f}`);
 
 /** sandboxctl from this checkout, as `npx sandboxctl` runs it (docs/cli.md). */
 async function sandboxctl(c: KubeCluster, args: string[], timeoutMs = 300_000): Promise<string> {
@@ -29,28 +29,24 @@ async function sandboxctl(c: KubeCluster, args: string[], timeoutMs = 300_000): 
 }
 
 export function sandboxctlSuite(cluster: ClusterHandle): void {
-  describe("sandboxctl install --image with the gVisor payload, sandboxctl uninstall", { concurrency: false }, () => {
-    let payload: string;
+  describe("sandboxctl install --image and --gvisor-payload from a mirror, sandboxctl uninstall", { concurrency: false }, () => {
     let image: PushedImage;
+    let payload: { ref: string; digest: string };
     let configBefore: Buffer;
 
     before(async () => {
       const c = cluster();
-      // The payload as a release ships it: the two gVisor binaries, as files.
-      payload = mkdtempSync(join(tmpdir(), "sandbox-operator-payload-"));
-      copyFileSync(await ensureBinary("runsc"), join(payload, "runsc"));
-      copyFileSync(await ensureBinary("containerd-shim-runsc-v1"), join(payload, "containerd-shim-runsc-v1"));
-      image = await pushOperatorImage(c.registry, { repository: "sandbox-operator-gvisor", payloadDir: payload });
+      // Both images under the mirror's own names: the shipped `localhost/...` names do not resolve to them.
+      image = await pushOperatorImage(c.registry, { repository: "mirror/sandbox-operator", payloadRepository: "mirror/sandbox-operator-gvisor" });
+      assert.ok(image.gvisorPayload, "deploy/image.json pins a gVisor payload");
+      payload = image.gvisorPayload;
       configBefore = readFileSync(c.node.hostPath(CONFIG));
-      for (const f of INSTALLED) assert.equal(existsSync(c.node.hostPath(f)), false, `${f} not on the node before`);
-    });
-    after(() => {
-      if (payload) rmSync(payload, { recursive: true, force: true });
+      for (const f of installed(payload.digest)) assert.equal(existsSync(c.node.hostPath(f)), false, `${f} not on the node before`);
     });
 
-    it("sandboxctl install --image REGISTRY/...@sha256:... waits for the controller; the agent installs gVisor from its image; a sandboxed pod runs", async () => {
+    it("sandboxctl install --image REGISTRY/...@sha256:... --gvisor-payload REGISTRY/...@sha256:... waits for the controller; the agent installs gVisor from the mirrored payload; a sandboxed pod runs", async () => {
       const c = cluster();
-      const out = await sandboxctl(c, ["install", "--image", image.ref, "--timeout", "240s"]);
+      const out = await sandboxctl(c, ["install", "--image", image.ref, "--gvisor-payload", payload.ref, "--timeout", "240s"]);
       assert.match(out, /sandbox-operator is installed/, out);
       const ctrl = await getJson<{ spec: { template: { spec: { containers: Array<{ image: string }> } } } }>(c, "deployment", "sandbox-operator-controller", "-n", NAMESPACE);
       assert.equal(ctrl.spec.template.spec.containers[0]!.image, image.ref, "the Deployment runs the given image by digest");
@@ -62,7 +58,7 @@ export function sandboxctlSuite(cluster: ClusterHandle): void {
         if (Date.now() > deadline) throw new Error(`not Ready within 300 s:\n${st}`);
         await new Promise((r) => setTimeout(r, 2000));
       }
-      for (const f of INSTALLED) assert.ok(existsSync(c.node.hostPath(f)), `the agent installed ${f}`);
+      for (const f of installed(payload.digest)) assert.ok(existsSync(c.node.hostPath(f)), `the agent installed ${f}`);
       await apply(c, pod("sbx2", c, { runtimeClassName: "sandboxed", command: ["sh", "-c", "dmesg | head -n 1; sleep 3600"] }));
       await waitPhase(c, "sbx2", "Running", 120);
       await logsMatching(c, "sbx2", /Starting gVisor/);
@@ -74,7 +70,7 @@ export function sandboxctlSuite(cluster: ClusterHandle): void {
       const out = await sandboxctl(c, ["uninstall", "--timeout", "240s"]);
       assert.match(out, /sandbox-operator is uninstalled/, out);
       assert.ok(readFileSync(c.node.hostPath(CONFIG)).equals(configBefore), "config.toml byte-identical");
-      for (const f of INSTALLED) assert.equal(existsSync(c.node.hostPath(f)), false, `${f} removed`);
+      for (const f of installed(payload.digest)) assert.equal(existsSync(c.node.hostPath(f)), false, `${f} removed`);
       await c.kubectl(["wait", "--for=delete", `namespace/${NAMESPACE}`, "--timeout=120s"], { timeoutMs: 130_000 }).catch(() => undefined);
       assert.equal((await c.kubectl(["get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"])).trim(), "", "namespace gone");
       const labels = (await getJson<{ metadata: { labels: Record<string, string> } }>(c, "node", c.nodeName)).metadata.labels;

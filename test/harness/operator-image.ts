@@ -17,11 +17,12 @@ export interface PushedImage {
 }
 
 /**
- * Builds the operator image (optionally with a gVisor payload) and pushes it as `repository`.
+ * Builds the operator image (optionally with a gVisor payload) and pushes it as `repository`, and
+ * the pinned gVisor payload image beside it (as `payloadRepository`, default the lock's name).
  * Without a payload the digest must be the one deploy/image.json pins, since the shipped manifests
  * name it (through the registry's `localhost` mirror: test/harness/node-config.ts MIRRORED).
  */
-export async function pushOperatorImage(registry: Registry, opts: { repository?: string; payloadDir?: string } = {}): Promise<PushedImage> {
+export async function pushOperatorImage(registry: Registry, opts: { repository?: string; payloadDir?: string; payloadRepository?: string } = {}): Promise<PushedImage> {
   const root = repoRoot();
   const built = buildOperatorImage({ root, payloadDir: opts.payloadDir, log: () => undefined });
   if (!opts.payloadDir) {
@@ -40,7 +41,7 @@ export async function pushOperatorImage(registry: Registry, opts: { repository?:
     if (payload.digest !== lock.digest) throw new Error(`deploy/image.json pins the gVisor payload ${lock.digest} but this tree builds ${payload.digest}: run npm run build:image`);
     const payloadArchive = join(work, "gvisor-payload.oci.tar");
     writeArchive(payload, payloadArchive);
-    const payloadRef = await registry.push(payloadArchive, lock.repository.replace(/^localhost\//, ""), { tag: lock.tag });
+    const payloadRef = await registry.push(payloadArchive, opts.payloadRepository ?? lock.repository.replace(/^localhost\//, ""), { tag: lock.tag });
     return { ref, digest: built.digest, gvisorPayload: { ref: payloadRef, digest: payload.digest } };
   } finally {
     rmSync(work, { recursive: true, force: true });

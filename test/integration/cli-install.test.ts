@@ -84,6 +84,29 @@ describe("sandboxctl install and uninstall on a real apiserver", () => {
     assert.match(JSON.stringify(dep.spec), /@sha256:[0-9a-f]{64}/, "the image is pinned by digest");
   });
 
+  it("install --image replaces the operator image only; --gvisor-payload replaces the payload; each must be pinned by digest", async () => {
+    const lock = JSON.parse(readFileSync(join(repoRoot(), "deploy", "image.json"), "utf8")) as { gvisorPayload: { repository: string; digest: string } };
+    const mirror = "registry.internal:5000/mirror/sandbox-operator@sha256:" + "a".repeat(64);
+    const payload = "registry.internal:5000/mirror/sandbox-operator-gvisor@sha256:" + "b".repeat(64);
+    const agentArgs = async (args: string[]) => {
+      const r = await sandboxctl(["install", "--dry-run", ...args], env);
+      assert.equal(r.code, 0, r.stderr);
+      const ds = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj).find((o) => o.kind === "DaemonSet" && o.metadata.name === AGENT)!;
+      const c = (ds.spec as { template: { spec: { containers: Array<{ image: string; args: string[] }> } } }).template.spec.containers[0]!;
+      return { image: c.image, payload: c.args.find((a) => a.startsWith("--gvisor-payload="))?.slice("--gvisor-payload=".length), verify: c.args.find((a) => a.startsWith("--verify-image=")) };
+    };
+    const onlyImage = await agentArgs(["--image", mirror]);
+    assert.equal(onlyImage.image, mirror);
+    assert.equal(onlyImage.verify, `--verify-image=${mirror}`);
+    assert.equal(onlyImage.payload, `${lock.gvisorPayload.repository}@${lock.gvisorPayload.digest}`, "the default payload stays when only the operator image is replaced");
+    const both = await agentArgs(["--image", mirror, "--gvisor-payload", payload]);
+    assert.deepEqual([both.image, both.payload], [mirror, payload]);
+    const bad = await sandboxctl(["install", "--dry-run", "--gvisor-payload", "registry.internal:5000/mirror/sandbox-operator-gvisor:0.1.0"], env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--gvisor-payload "registry\.internal:5000\/mirror\/sandbox-operator-gvisor:0\.1\.0" must be pinned by digest: <repository>@sha256:<64 hex>/);
+    assert.equal(bad.stdout, "", "nothing printed, nothing applied");
+  });
+
   it("install applies, then waits until the controller Deployment is ready", async () => {
     const run = startSandboxctl(["install", "--timeout", "90s"], env);
     await eventually("install to start waiting", async () => /waiting up to 90s/.test(run.stderr()), 60_000);
