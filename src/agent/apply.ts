@@ -183,16 +183,21 @@ export class NodeAgent {
     this.o.log.warn({ op: j.op, hash: j.hash, step: j.step, filesRestored: changed, restart }, "rolling back a transaction interrupted by a crash");
     if (restart) await this.restartAndWait();
     this.state.end();
-    try {
-      if (this.o.verifier) await this.o.verifier.cleanup();
-      else {
-        const cri = new CriClient(this.socket());
-        await cleanupVerifySandboxes(cri).finally(() => cri.close());
-      }
-    } catch {
-      // Runtime down: nothing to clean that it could show us.
-    }
+    await this.cleanupVerification();
     return `rolled back an interrupted ${j.op} of ${j.hash} (crashed at step ${j.step})`;
+  }
+
+  /** Removes verification Pods (or CRI sandboxes) of this node that a killed agent left, in or out of a transaction. */
+  private async cleanupVerification(): Promise<number> {
+    try {
+      if (this.o.verifier) return await this.o.verifier.cleanup();
+      const cri = new CriClient(this.socket());
+      return await cleanupVerifySandboxes(cri).finally(() => cri.close());
+    } catch (e) {
+      // Runtime or apiserver down: the next start (or the next recovery) tries again.
+      this.o.log.warn({ err: (e as Error).message }, "could not look for verification Pods a previous agent left");
+      return 0;
+    }
   }
 
   private get kind(): "containerd" | "crio" {
@@ -270,11 +275,17 @@ export class NodeAgent {
     return results;
   }
 
-  /** At agent start: take the lock once and finish (roll back) whatever a crashed run left. */
+  /**
+   * At agent start: take the lock once and finish (roll back) whatever a crashed run left, and remove
+   * the verification Pods it left even outside a transaction (a drift check's, a kill between steps).
+   */
   async startup(): Promise<string | null> {
     this.lock.acquire();
     try {
-      return await this.recover();
+      const recovered = await this.recover();
+      const left = recovered ? 0 : await this.cleanupVerification();
+      if (left) this.o.log.warn({ removed: left }, "removed verification Pods a previous agent left");
+      return recovered;
     } finally {
       this.lock.release();
     }

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { Desired } from "../../src/agent/apply.js";
 import { waitCriReady } from "../../src/agent/cri/client.js";
-import { verifyHandler } from "../../src/agent/verify.js";
+import { VERIFY_LABEL, verifyHandler } from "../../src/agent/verify.js";
 import { startContainerd, type Containerd } from "../harness/containerd.js";
 import { gvisorPayload } from "../harness/gvisor.js";
 import { TEST_IMAGE } from "../harness/images.js";
@@ -155,6 +155,24 @@ describe("containerd 1.6 (Debian) + runc + gVisor", { concurrency: false }, () =
     assert.match((await agent.startup())!, /rolled back an interrupted revert/);
     assert.ok(readFileSync(c.configPath).equals(applied));
     assert.equal(agent.state.state()!.appliedHash, hash, "the node still records what it runs");
+  });
+
+  it("a verification sandbox a killed agent left outside any transaction (a drift check's) is removed at the next start", async () => {
+    const cri = c.cri();
+    try {
+      const left = await cri.runPodSandbox({ metadata: { name: "verify-left", uid: "verify-left", namespace: "sandbox-operator-verify", attempt: 0 }, hostname: "", log_directory: join(root, "podlogs", "verify-left"), labels: { [VERIFY_LABEL]: "true" }, linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } } }, "runc");
+      const other = await longRunningPod(cri, root, "not-ours");
+      const agent = agentFor(c, root, payload);
+      assert.equal(agent.state.journal(), null, "no transaction to recover");
+      assert.equal(await agent.startup(), null);
+      const ids = (await cri.listPodSandbox({})).map((p) => p.id);
+      assert.ok(!ids.includes(left), "the verification sandbox is gone");
+      assert.ok(ids.includes(other.pod), "a sandbox without the label is left alone");
+      await cri.stopPodSandbox(other.pod);
+      await cri.removePodSandbox(other.pod);
+    } finally {
+      cri.close();
+    }
   });
 
   it("revert: config.toml byte-identical, our files gone, plain runc pods run", async () => {
