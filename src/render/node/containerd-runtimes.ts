@@ -87,13 +87,14 @@ export function renderContainerdRuntimes(handlers: readonly DesiredHandler[], op
   return parts.join("\n");
 }
 
-/** containerd 2.x drop-in: a whole file we own, merged by containerd's `imports`. */
-export function renderContainerdDropIn(handlers: readonly DesiredHandler[], opts: Omit<ContainerdRenderOptions, "configVersion">): string {
+/** A drop-in: a whole file we own, merged by containerd's `imports` (version 3 unless the root config has a lower one). */
+export function renderContainerdDropIn(handlers: readonly DesiredHandler[], opts: Omit<ContainerdRenderOptions, "configVersion"> & { configVersion?: ContainerdConfigVersion }): string {
+  const configVersion = opts.configVersion ?? 3;
   return [
     `# CRI runtimes of sandbox-operator. Owned by it: replaced on apply, removed on uninstall. Do not edit.`,
-    `version = 3`,
+    `version = ${configVersion}`,
     ``,
-    renderContainerdRuntimes(handlers, { ...opts, configVersion: 3 }),
+    renderContainerdRuntimes(handlers, { ...opts, configVersion }),
   ].join("\n");
 }
 
