@@ -57,13 +57,16 @@ export interface SystemdOptions {
   unit?: string;
 }
 
+/** Which unit the systemd strategy restarts: --runtime-unit, else the probed one (the runtime's cgroup or its distribution's), else the runtime's name. */
+export const unitToRestart = (flag: string | undefined, probed: string | undefined, kind: RuntimeKind) => flag ?? probed ?? kind;
+
 /** `systemctl restart <unit>` as the host's own, through nsenter (the image carries nsenter, the host systemctl). */
 export function systemdRestarter(o: SystemdOptions = {}): Restarter {
   const hostPid = o.hostPid ?? 1;
   return {
     name: "systemd",
     async restart(kind, probed) {
-      const unit = o.unit ?? probed ?? kind;
+      const unit = unitToRestart(o.unit, probed, kind);
       const [cmd, ...args] = hostCommand(hostPid, ["systemctl", "restart", unit]);
       await run(cmd!, args, { timeout: TIMEOUT_MS }).catch((e: ExecFailure) => {
         throw new RuntimeRestartError(explainSystemdFailure(e, unit, hostPid), { cause: e });

@@ -52,27 +52,30 @@ runShape({
   },
 });
 
-runShape({
-  name: "k0s (containerd 2.x): k0s-managed containerd.toml, our drop-in in containerd.d merged by k0s",
-  version: "2",
-  config: "/etc/k0s/containerd.toml",
-  socket: "/run/k0s/containerd.sock",
-  setup(ctx) {
-    // k0s's own CRI settings, which it writes to /run/k0s/containerd-cri.toml (with the CRI drop-ins merged in).
-    ctx.write(
-      "/stand-in/k0s-cri.toml",
-      [`[plugins.'io.containerd.internal.v1.opt']`, `path = "${ctx.opt}"`, `[plugins.'io.containerd.cri.v1.runtime']`, ENV_KEYS.trimEnd(), `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]`, `runtime_type = "io.containerd.runc.v2"`, ``].join("\n"),
-    );
-    // An admin's drop-in without a CRI section: k0s imports it as it is.
-    ctx.write("/etc/k0s/containerd.d/10-debug.toml", `version = 3\n[debug]\n  level = "info"\n`);
-  },
-  generate: (ctx) => standIn("k0s", ctx.at("/etc/k0s"), ctx.at("/run/k0s"), ctx.at("/stand-in/k0s-cri.toml"), "3"),
-  layout: { distribution: "k0s", method: "drop-in", target: "/etc/k0s/containerd.d/50-sandbox-operator.toml", why: /k0s manages .* \(k0s_managed=true\) and loads drop-ins from \/etc\/k0s\/containerd\.d/ },
-  applied(ctx) {
-    assert.match(readFileSync(ctx.at("/run/k0s/containerd-cri.toml"), "utf8"), /sandboxed/, "k0s merged our CRI drop-in into its CRI config");
-    assert.match(readFileSync(ctx.at("/etc/k0s/containerd.toml"), "utf8"), /^# k0s_managed=true/, "containerd.toml stays k0s-managed");
-  },
-});
+/** k0s: its own CRI settings (written by k0s to /run/k0s/containerd-cri.toml with CRI drop-ins merged in) and an admin's non-CRI drop-in. */
+function k0sShape(version: "1.6" | "2"): Parameters<typeof runShape>[0] {
+  const v3 = version === "2";
+  const cri = v3 ? `'io.containerd.cri.v1.runtime'` : `"io.containerd.grpc.v1.cri"`;
+  return {
+    name: `k0s (containerd ${v3 ? "2.x" : "1.x, Debian's 1.6"}): k0s-managed containerd.toml, our drop-in in containerd.d merged by k0s`,
+    version,
+    config: "/etc/k0s/containerd.toml",
+    socket: "/run/k0s/containerd.sock",
+    setup(ctx) {
+      ctx.write("/stand-in/k0s-cri.toml", [`[plugins.'io.containerd.internal.v1.opt']`, `path = "${ctx.opt}"`, `[plugins.${cri}]`, ENV_KEYS.trimEnd(), `[plugins.${cri}.containerd.runtimes.runc]`, `runtime_type = "io.containerd.runc.v2"`, ``].join("\n"));
+      ctx.write("/etc/k0s/containerd.d/10-debug.toml", `version = ${v3 ? 3 : 2}\n[debug]\n  level = "info"\n`);
+    },
+    generate: (ctx) => standIn("k0s", ctx.at("/etc/k0s"), ctx.at("/run/k0s"), ctx.at("/stand-in/k0s-cri.toml"), v3 ? "3" : "2"),
+    layout: { distribution: "k0s", method: "drop-in", target: "/etc/k0s/containerd.d/50-sandbox-operator.toml", why: /k0s manages .* \(k0s_managed=true\) and loads drop-ins from \/etc\/k0s\/containerd\.d/ },
+    applied(ctx) {
+      assert.match(readFileSync(ctx.at("/run/k0s/containerd-cri.toml"), "utf8"), /sandboxed/, "k0s merged our CRI drop-in into its CRI config");
+      assert.match(readFileSync(ctx.at("/etc/k0s/containerd.toml"), "utf8"), /^# k0s_managed=true/, "containerd.toml stays k0s-managed");
+      assert.match(readFileSync(ctx.at("/etc/k0s/containerd.d/50-sandbox-operator.toml"), "utf8"), new RegExp(`^version = ${v3 ? 3 : 2}$`, "m"));
+    },
+  };
+}
+runShape(k0sShape("2"));
+runShape(k0sShape("1.6"));
 
 /** EKS-style /etc/containerd/config.toml (containerd 1.7 and later): imports config.d/*.toml, runc with SystemdCgroup = true. */
 function eksConfig(ctx: Ctx, version: 2 | 3): string {
