@@ -132,7 +132,9 @@ export function stripManagedBlock(text: string): string {
 export function addImport(original: string, path: string, existing: readonly string[]): string | null {
   if (existing.some((i) => i === path || globCovers(i, path))) return null;
   const lines = original.split("\n");
-  const idx = lines.findIndex((l) => /^imports\s*=/.test(l));
+  // A top-level key comes before the first table header; an `imports` key inside a table is someone else's.
+  const firstTable = lines.findIndex((l) => /^\s*\[/.test(l));
+  const idx = lines.findIndex((l, i) => (firstTable < 0 || i < firstTable) && /^imports\s*=/.test(l));
   if (idx >= 0) {
     const m = /^imports\s*=\s*\[(.*)\]\s*(#.*)?$/.exec(lines[idx]!);
     if (!m) throw new Error(`config.toml: the top-level "imports" spans several lines; put it on one line or add ${path} to it by hand`);
@@ -140,8 +142,6 @@ export function addImport(original: string, path: string, existing: readonly str
     lines[idx] = `imports = [${inner ? `${inner}, ` : ""}${tomlString(path)}]${m[2] ? ` ${m[2]}` : ""}`;
     return lines.join("\n");
   }
-  // A top-level key must come before the first table header.
-  const firstTable = lines.findIndex((l) => /^\s*\[/.test(l));
   const at = firstTable < 0 ? lines.length : firstTable;
   lines.splice(at, 0, `imports = [${tomlString(path)}]`);
   return lines.join("\n");
