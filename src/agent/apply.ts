@@ -16,7 +16,7 @@ import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout
 import { payloadShimUnsupported, probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
-import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
+import { HostLock, removeEmptyDirs, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
 import { gvisorPayloadFor, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
 import { PayloadSteps } from "./payload-steps.js";
@@ -114,7 +114,7 @@ export class NodeAgent {
   private engine(inv: HostInventory): Engine {
     if (inv.probe.cri.kind === "crio") return new CrioEngine(this.o.hostRoot);
     const major = Number((inv.probe.cri.version ?? "1").split(".")[0]) || 1;
-    return new ContainerdEngine({ hostRoot: this.o.hostRoot, configPath: inv.containerdConfig, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid });
+    return new ContainerdEngine({ hostRoot: this.o.hostRoot, configPath: inv.containerdConfig, major, containerdBinary: this.o.containerdBinary, hostPid: this.o.hostPid, configPrefix: this.o.configPrefix });
   }
 
   private runtimeLayout(l: Layout): Layout {
@@ -207,7 +207,7 @@ export class NodeAgent {
   /** Restarts the runtime and waits for CRI; any failure is a RuntimeRestartError (reason RuntimeRestartFailed). */
   private async restartAndWait(): Promise<void> {
     const kind = this.kind;
-    await this.o.restarter.restart(kind).catch((e: Error) => {
+    await this.o.restarter.restart(kind, this.inventory?.unit).catch((e: Error) => {
       throw e instanceof RuntimeRestartError ? e : new RuntimeRestartError(`restarting ${kind} failed: ${e.message}`, { cause: e });
     });
     const socket = this.socket();
@@ -371,7 +371,7 @@ export class NodeAgent {
       const out = outcome(false, "Failed", failure.reason, failure.message, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
       return failure.reason === "RuntimeRestartFailed" ? { ...out, retry: true } : out;
     }
-    this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
+    this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true, j.dirs));
     this.state.end();
     // The runtime runs the new config now: older payload versions go once no sandbox uses them.
     this.payloads.store.switched("gvisor", payload ? payloadVersion(payload.image) : undefined, desired.handlers.filter((h) => h.backend === "gvisor").map((h) => h.name));
@@ -443,6 +443,7 @@ export class NodeAgent {
     this.state.end();
     // Config first, restart, then the files: a version goes only once no sandbox runs on it.
     const inUse = await this.payloads.afterRevert(started);
+    removeEmptyDirs([...(st.dirs ?? []), this.local(VERIFY_LOG_DIR), this.local("/var/log/sandbox-operator")]);
     if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);

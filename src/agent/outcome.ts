@@ -45,9 +45,10 @@ export function handlerStatus(handlers: readonly DesiredHandler[], known: OwnedS
   return handlers.map((h) => ({ name: h.name, backend: h.backend, verified: true, kernel: known.find((k) => k.name === h.name)?.kernel }));
 }
 
-export function nextState(st: OwnedState | null, desired: Desired, changes: FileChange[], results: VerifyResult[], originalExisted: (p: string) => boolean): OwnedState {
+export function nextState(st: OwnedState | null, desired: Desired, changes: FileChange[], results: VerifyResult[], originalExisted: (p: string) => boolean, createdDirs: readonly string[] = []): OwnedState {
   const owned = new Set(st?.owned ?? []);
   const edited = new Map((st?.edited ?? []).map((e) => [e.path, e]));
+  const dirs = [...new Set([...(st?.dirs ?? []), ...createdDirs])].sort((a, b) => b.length - a.length);
   for (const c of changes) {
     if (c.foreign) {
       const prev = edited.get(c.path);
@@ -60,6 +61,7 @@ export function nextState(st: OwnedState | null, desired: Desired, changes: File
     owned: [...owned].sort(),
     edited: [...edited.values()],
     handlers: results.map((r) => ({ name: r.handler, backend: desired.handlers.find((h) => h.name === r.handler)!.backend, kernel: r.kernel ? `${r.kernel}${r.dmesg ? ` (${r.dmesg})` : ""}` : undefined })),
+    ...(dirs.length ? { dirs } : {}),
   };
 }
 

@@ -9,7 +9,7 @@ import type { SandboxNodeSpec } from "../api/sandboxnode.js";
 import type { HostInventory } from "./probe/probe.js";
 import { PAYLOAD_COPY_COMMAND, PAYLOAD_FILES, PAYLOAD_TARGET, PAYLOADS_HOST_DIR } from "../manifests/names.js";
 import { CriError, type CriClient } from "./cri/client.js";
-import { atomicWrite, readOrNull } from "./fsutil.js";
+import { atomicWrite, readOrNull, removeFile } from "./fsutil.js";
 import { parseCriLog } from "./verify.js";
 
 export type PayloadBackend = keyof typeof PAYLOAD_FILES;
@@ -84,7 +84,9 @@ export class PayloadStore {
   }
 
   private save(s: PayloadState): void {
-    atomicWrite(this.statePath, JSON.stringify(s, null, 2));
+    // No version installed: no sandbox can hold one, so the handler list means nothing (and a revert leaves no file).
+    if (s.versions.length === 0) removeFile(this.statePath);
+    else atomicWrite(this.statePath, JSON.stringify(s, null, 2));
   }
 
   /** Whether every file of the backend's payload is an executable file in the version dir. */

@@ -1,7 +1,7 @@
 // Restart strategies, pure parts: the host command line and what each failure tells the admin.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { explainSystemdFailure, hostCommand, splitCommand, type ExecFailure } from "./restart.js";
+import { explainSystemdFailure, hostCommand, splitCommand, unitToRestart, type ExecFailure } from "./restart.js";
 
 it("hostCommand runs argv in host PID's mount and PID namespaces", () => {
   assert.deepEqual(hostCommand(1, ["systemctl", "restart", "containerd"]), ["nsenter", "--target", "1", "--mount", "--pid", "--", "systemctl", "restart", "containerd"]);
@@ -22,4 +22,10 @@ describe("explainSystemdFailure", () => {
     ["timeout", { code: null, killed: true, signal: "SIGTERM", message: "x" }, /did not finish within 120 s \(killed by SIGTERM\)/],
   ];
   for (const [name, e, want] of cases) it(name, () => assert.match(explainSystemdFailure(e, "containerd", name === "PID 1 is not systemd" ? 7 : 1), want));
+});
+
+it("unitToRestart: --runtime-unit, else the probed unit (k3s.service from the cgroup), else the runtime's name", () => {
+  assert.equal(unitToRestart("rke2-agent", "rke2-server.service", "containerd"), "rke2-agent");
+  assert.equal(unitToRestart(undefined, "k3s.service", "containerd"), "k3s.service");
+  assert.equal(unitToRestart(undefined, undefined, "crio"), "crio");
 });

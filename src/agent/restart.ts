@@ -10,7 +10,8 @@ export type RuntimeKind = "containerd" | "crio";
 
 export interface Restarter {
   readonly name: string;
-  restart(kind: RuntimeKind): Promise<void>;
+  /** `unit`: the runtime's systemd unit as the probe found it (its cgroup, or its distribution's). */
+  restart(kind: RuntimeKind, unit?: string): Promise<void>;
 }
 
 /** A restart that did not happen or did not bring the runtime back; status reason RuntimeRestartFailed. */
@@ -52,17 +53,20 @@ export function explainSystemdFailure(e: ExecFailure, unit: string, hostPid: num
 export interface SystemdOptions {
   /** The host process whose namespaces systemctl runs in (default 1: the host's init, visible with hostPID). */
   hostPid?: number;
-  /** The runtime's unit (default: containerd or crio); k3s, RKE2 and others use their own. */
+  /** --runtime-unit: the runtime's unit whatever the probe found (default: the probed unit, else containerd or crio). */
   unit?: string;
 }
+
+/** Which unit the systemd strategy restarts: --runtime-unit, else the probed one (the runtime's cgroup or its distribution's), else the runtime's name. */
+export const unitToRestart = (flag: string | undefined, probed: string | undefined, kind: RuntimeKind) => flag ?? probed ?? kind;
 
 /** `systemctl restart <unit>` as the host's own, through nsenter (the image carries nsenter, the host systemctl). */
 export function systemdRestarter(o: SystemdOptions = {}): Restarter {
   const hostPid = o.hostPid ?? 1;
   return {
     name: "systemd",
-    async restart(kind) {
-      const unit = o.unit ?? kind;
+    async restart(kind, probed) {
+      const unit = unitToRestart(o.unit, probed, kind);
       const [cmd, ...args] = hostCommand(hostPid, ["systemctl", "restart", unit]);
       await run(cmd!, args, { timeout: TIMEOUT_MS }).catch((e: ExecFailure) => {
         throw new RuntimeRestartError(explainSystemdFailure(e, unit, hostPid), { cause: e });
@@ -78,13 +82,13 @@ export function splitCommand(command: string): string[] {
   return argv;
 }
 
-/** Runs a program with arguments (no shell); the runtime kind is in $SANDBOX_RUNTIME. */
+/** Runs a program with arguments (no shell); the runtime kind is in $SANDBOX_RUNTIME, its probed systemd unit in $SANDBOX_RUNTIME_UNIT. */
 export function commandRestarter(command: string): Restarter {
   const [cmd, ...args] = splitCommand(command);
   return {
     name: "command",
-    async restart(kind) {
-      await run(cmd!, args, { timeout: TIMEOUT_MS, env: { ...process.env, SANDBOX_RUNTIME: kind } }).catch((e: ExecFailure) => {
+    async restart(kind, unit) {
+      await run(cmd!, args, { timeout: TIMEOUT_MS, env: { ...process.env, SANDBOX_RUNTIME: kind, ...(unit ? { SANDBOX_RUNTIME_UNIT: unit } : {}) } }).catch((e: ExecFailure) => {
         const why =
           e.code === "ENOENT"
             ? `${cmd} not found (the agent image has no shell or host tools; to run a host program use nsenter, e.g. "nsenter --target 1 --mount --pid -- /usr/local/sbin/restart-cri")`

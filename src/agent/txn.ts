@@ -1,7 +1,7 @@
 // The agent's durable state on the host: a lock so two agents never interleave, a journal so a
 // crash at any line is rolled back at the next start, originals backed up once, and what we own.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { atomicWrite, encodePath, preserve, readOrNull, removeFile, sha256 } from "./fsutil.js";
 
 /** A file change planned by an engine; paths are host paths as the agent sees them (under the host root). */
@@ -22,6 +22,8 @@ export interface JournalEntry {
   /** prepared -> written -> restarting -> restarted -> verifying */
   step: "prepared" | "written" | "restarting" | "restarted" | "verifying";
   files: Array<{ path: string; existed: boolean }>;
+  /** Directories this transaction's writes create (deepest first): removed again when they end up empty. */
+  dirs?: string[];
   startedAt: string;
 }
 
@@ -35,6 +37,31 @@ export interface OwnedState {
   handlers: Array<{ name: string; backend: string; kernel?: string }>;
   failedHash?: string;
   failedMessage?: string;
+  /** Directories our writes created (deepest first): a revert removes those left empty. */
+  dirs?: string[];
+}
+
+/** The directories above `paths` that do not exist yet, up to (not including) `root`, deepest first. */
+export function missingDirs(root: string, paths: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const p of paths) {
+    for (let d = dirname(p); d.startsWith(`${root.replace(/\/+$/, "")}/`) && !existsSync(d); d = dirname(d)) out.add(d);
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** Removes each directory that is empty (deepest first); others stay. Returns those removed. */
+export function removeEmptyDirs(dirs: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(d);
+      removed.push(d);
+    } catch {
+      // Not empty (someone else's files, or ours still in use), or already gone.
+    }
+  }
+  return removed;
 }
 
 const STALE_LOCK_MS = 30_000;
@@ -42,7 +69,7 @@ const STALE_LOCK_MS = 30_000;
 export class StateDir {
   readonly dir: string;
 
-  constructor(hostRoot: string) {
+  constructor(readonly hostRoot: string) {
     this.dir = join(hostRoot, "var", "lib", "sandbox-operator");
     mkdirSync(this.dir, { recursive: true });
   }
@@ -73,7 +100,8 @@ export class StateDir {
       if (existed) preserve(p, this.prevPath(p));
       return { path: p, existed };
     });
-    const j: JournalEntry = { op, hash, step: "prepared", files, startedAt: new Date().toISOString() };
+    const dirs = missingDirs(this.hostRoot, paths);
+    const j: JournalEntry = { op, hash, step: "prepared", files, ...(dirs.length ? { dirs } : {}), startedAt: new Date().toISOString() };
     atomicWrite(this.journalPath, JSON.stringify(j, null, 2));
     return j;
   }
@@ -99,6 +127,7 @@ export class StateDir {
         changed = true;
       }
     }
+    removeEmptyDirs(j.dirs ?? []);
     return changed;
   }
 
@@ -160,7 +189,7 @@ export class HostLock {
   private timer?: NodeJS.Timeout;
   private readonly path: string;
 
-  constructor(state: StateDir) {
+  constructor(private readonly state: StateDir) {
     this.path = join(state.dir, "lock");
   }
 
@@ -177,6 +206,8 @@ export class HostLock {
 
   /** Takes the lock or throws naming the holder. */
   acquire(): void {
+    // release() removes the state directory once nothing of ours is left in it.
+    mkdirSync(this.state.dir, { recursive: true });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(this.path, "wx", 0o600);
@@ -210,5 +241,7 @@ export class HostLock {
   release(): void {
     clearInterval(this.timer);
     rmSync(this.path, { force: true });
+    // After a revert nothing of ours is left: no empty directory either.
+    removeEmptyDirs([join(this.state.dir, "backups"), this.state.dir]);
   }
 }

@@ -90,6 +90,8 @@ export const Probe = Type.Object({
     configPath: Type.Optional(Type.String({ description: "The runtime config file the agent edits (host path)." })),
     socket: Type.Optional(Type.String({ description: "The CRI socket that answered, as the agent sees it." })),
     source: Type.Optional(Type.String({ description: "How config and socket were chosen: the runtime process and its --config/--address, the kubelet's endpoint, a flag, or defaults." })),
+    layout: Type.Optional(Type.String({ description: "containerd: the distribution layout found (k3s, rke2, microk8s, k0s or containerd), the file the agent writes there and why (docs/distributions.md)." })),
+    unit: Type.Optional(Type.String({ description: "The systemd unit the runtime process runs in (its cgroup), else its distribution's own (k3s, rke2-server, k0sworker, ...); the systemd restart strategy restarts it unless --runtime-unit names another." })),
   }),
   kvm: Type.Object({
     device: Type.Boolean({ description: "/dev/kvm exists and opens." }),

@@ -42,6 +42,11 @@ describe("explainProbe", () => {
       ["cri", false, /no supported CRI runtime/],
       ["gvisor", false, /not installed: runsc not in PATH/],
     ]],
+    ["k3s: the layout and the restart unit are named", { ...base, cri: { kind: "containerd", version: "2.1.5-k3s1", configPath: "/var/lib/rancher/k3s/agent/etc/containerd/config.toml", layout: "k3s: template /var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl (k3s regenerates …)", unit: "k3s.service" } }, [
+      ["cri", true, /^containerd 2\.1\.5-k3s1 \(\/var\/lib\/rancher\/k3s\/agent\/etc\/containerd\/config\.toml\); k3s: template \S+config-v3\.toml\.tmpl \(k3s regenerates …\); restart unit k3s\.service$/],
+      ["gvisor", true, /usable/],
+      ["kata-qemu", false, /KVM guests cannot run/],
+    ]],
     ["everything works", { ...base, kvm: { device: true, guestsRun: true }, backends: [{ backend: "kata-qemu", installed: true, usable: true }] }, [
       ["cri", true, /containerd/],
       ["kata-qemu", true, /KVM guests run/],

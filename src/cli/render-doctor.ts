@@ -57,7 +57,9 @@ export function explainProbe(probe: Probe): Finding[] {
   if (probe.cri.kind === "unknown") {
     findings.push({ backend: "cri", ok: false, summary: "no supported CRI runtime (containerd or CRI-O) found", fix: "install containerd >= 1.6 or CRI-O, or point the probe at its socket" });
   } else {
-    findings.push({ backend: "cri", ok: true, summary: `${probe.cri.kind}${probe.cri.version ? ` ${probe.cri.version}` : ""}${probe.cri.configPath ? ` (${probe.cri.configPath})` : ""}` });
+    const c = probe.cri;
+    const layout = c.layout ? `; ${c.layout}${c.unit ? `; restart unit ${c.unit}` : ""}` : "";
+    findings.push({ backend: "cri", ok: true, summary: `${c.kind}${c.version ? ` ${c.version}` : ""}${c.configPath ? ` (${c.configPath})` : ""}${layout}` });
   }
   for (const b of [...probe.backends].sort((x, y) => x.backend.localeCompare(y.backend))) {
     findings.push(isKata(b.backend) ? kataFinding(probe, b) : gvisorFinding(b));

@@ -64,6 +64,11 @@ export interface ContainerdOptions {
   socket?: string;
   /** --config as a host path (under hostRoot), default /etc/containerd/config.toml; k3s-like nodes use another. */
   hostConfigPath?: string;
+  /**
+   * A shell command run before every start (first start and each restart), as a distribution's
+   * own start does: k3s rendering config.toml from its template (test/harness/distro-stand-ins.ts).
+   */
+  generate?: string;
 }
 
 export interface Containerd {
@@ -123,7 +128,8 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
     `#!/bin/sh
 # Starts this test's containerd detached (its own session), so shims outlive a restart as on a host.
 cd ${dir}
-# Like a host without /etc/containerd/config.toml: built-in defaults (an explicit --config must exist).
+${opts.generate ? `${opts.generate} >>${dir}/generate.log 2>&1 || { echo "generator failed: see ${dir}/generate.log" >&2; exit 1; }
+` : ""}# Like a host without /etc/containerd/config.toml: built-in defaults (an explicit --config must exist).
 cfg=${configPath}; [ -f "$cfg" ] || cfg=/dev/null
 PATH=${path} setsid ${bin.containerd} --config "$cfg" --root ${dir}/root --state ${dir}/state --address ${socket} >>${dir}/containerd.log 2>&1 </dev/null &
 echo $! > ${dir}/containerd.pid

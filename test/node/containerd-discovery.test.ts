@@ -1,7 +1,8 @@
 // The agent configures the containerd that really serves CRI, not /etc/containerd/config.toml by
-// habit: a real containerd (Debian 1.6; 2.4.2 from modules) runs with a k3s-like --config and
-// socket under the host root, next to a default config.toml nobody reads. No --cri-socket, no
+// habit: a real containerd (Debian 1.6; 2.4.2 from modules) runs with its own --config and socket
+// under the host root, next to a default config.toml nobody reads. No --cri-socket, no
 // --containerd-config: the agent finds the process in /proc, edits its config, verifies gVisor.
+// (k3s's own paths, whose config is regenerated from a template: distributions-rancher.test.ts.)
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,12 +16,12 @@ import { TEST_IMAGE } from "../harness/images.js";
 import { pino } from "pino";
 import { cleanup, hostRoot, RUNSC_FLAGS } from "./helpers.js";
 
-const K3S_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml";
-const K3S_SOCKET = "/run/k3s/containerd/containerd.sock";
+const OWN_CONFIG = "/opt/acme/etc/containerd/config.toml";
+const OWN_SOCKET = "/run/acme/containerd/containerd.sock";
 const HANDLERS = [{ name: "sandboxed", backend: "gvisor" as const, general: true }, { name: "gvisor", backend: "gvisor" as const }];
 
 for (const version of ["1.6", "2"] as const) {
-  describe(`containerd ${version} with --config ${K3S_CONFIG} and --address ${K3S_SOCKET}: found in /proc and configured`, { concurrency: false }, () => {
+  describe(`containerd ${version} with --config ${OWN_CONFIG} and --address ${OWN_SOCKET}: found in /proc and configured`, { concurrency: false }, () => {
     let root: string;
     let payload: string;
     let c: Containerd;
@@ -32,7 +33,7 @@ for (const version of ["1.6", "2"] as const) {
     before(async () => {
       root = hostRoot();
       payload = await gvisorPayload(version);
-      c = await startContainerd({ version, hostRoot: root, hostConfigPath: K3S_CONFIG, socket: join(root, K3S_SOCKET), config: version === "1.6" ? debianConfig(root) : v3Config(root) });
+      c = await startContainerd({ version, hostRoot: root, hostConfigPath: OWN_CONFIG, socket: join(root, OWN_SOCKET), config: version === "1.6" ? debianConfig(root) : v3Config(root) });
       mkdirSync(join(root, "etc/containerd"), { recursive: true });
       writeFileSync(join(root, "etc/containerd/config.toml"), decoy);
       original = readFileSync(c.configPath);
@@ -47,9 +48,9 @@ for (const version of ["1.6", "2"] as const) {
     it("the probe reports the process's config and socket, and how it chose them", async () => {
       const p = await agent.probe();
       assert.equal(p.cri.kind, "containerd");
-      assert.equal(p.cri.configPath, K3S_CONFIG);
+      assert.equal(p.cri.configPath, OWN_CONFIG);
       assert.equal(p.cri.socket, c.socket);
-      assert.match(p.cri.source ?? "", new RegExp(`^containerd pid \\d+ \\(--config ${root}${K3S_CONFIG}, --address ${root}${K3S_SOCKET}\\) the only containerd serving a socket under the host root; config ${K3S_CONFIG} from its --config; CRI answered on ${c.socket}$`), p.cri.source);
+      assert.match(p.cri.source ?? "", new RegExp(`^containerd pid \\d+ \\(--config ${root}${OWN_CONFIG}, --address ${root}${OWN_SOCKET}\\) the only containerd serving a socket under the host root; config ${OWN_CONFIG} from its --config; CRI answered on ${c.socket}$`), p.cri.source);
     });
 
     it("apply edits that config (or its drop-in), restarts, verifies gVisor; the default config.toml is untouched", async () => {
@@ -61,7 +62,7 @@ for (const version of ["1.6", "2"] as const) {
       const cfg = readFileSync(c.configPath, "utf8");
       if (version === "1.6") assert.match(cfg, /runtimes\.sandboxed\]/, "our block is in the config containerd runs with");
       else {
-        const dropIn = join(dirname(K3S_CONFIG), "conf.d/50-sandbox-operator.toml");
+        const dropIn = join(dirname(OWN_CONFIG), "conf.d/50-sandbox-operator.toml");
         assert.ok(existsSync(join(root, dropIn)), `drop-in beside that config: ${dropIn}`);
         assert.deepEqual((parse(cfg) as { imports?: string[] }).imports, [join(root, dropIn)]);
         assert.equal(existsSync(join(root, "etc/containerd/conf.d")), false);
@@ -74,7 +75,7 @@ for (const version of ["1.6", "2"] as const) {
       assert.equal(out.ok, true, out.message);
       assert.ok(readFileSync(c.configPath).equals(original));
       assert.equal(readFileSync(join(root, "etc/containerd/config.toml"), "utf8"), decoy);
-      if (version === "2") assert.equal(existsSync(join(root, dirname(K3S_CONFIG), "conf.d/50-sandbox-operator.toml")), false);
+      if (version === "2") assert.equal(existsSync(join(root, dirname(OWN_CONFIG), "conf.d/50-sandbox-operator.toml")), false);
     });
   });
 }

@@ -2,7 +2,9 @@
 // namespaces, the host's systemctl (which fails here: PID 1 is not systemd), a program that exits
 // non-zero. Each failure is a RuntimeRestartError whose message says what to do.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { it } from "node:test";
 import { commandRestarter, RuntimeRestartError, systemdRestarter } from "../../src/agent/restart.js";
 
@@ -27,4 +29,17 @@ it("command strategy: argv without a shell; non-zero exit and a missing program 
   await assert.rejects(commandRestarter("/bin/false --ignored").restart("containerd"), /^RuntimeRestartError: restart command "\/bin\/false --ignored" exited 1$/);
   await assert.rejects(commandRestarter("/nonexistent/restart-cri").restart("containerd"), /restart command "\/nonexistent\/restart-cri" \/nonexistent\/restart-cri not found \(the agent image has no shell/);
   await commandRestarter("/bin/true").restart("containerd");
+});
+
+it("command strategy: the probed unit reaches the program as $SANDBOX_RUNTIME_UNIT", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-restart-"));
+  const script = join(dir, "restart-cri");
+  writeFileSync(script, `#!/bin/sh\necho "$SANDBOX_RUNTIME $SANDBOX_RUNTIME_UNIT" > ${dir}/seen\n`);
+  chmodSync(script, 0o755);
+  try {
+    await commandRestarter(script).restart("containerd", "k3s-agent.service");
+    assert.equal(readFileSync(join(dir, "seen"), "utf8"), "containerd k3s-agent.service\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,7 +2,7 @@
 // look like on kubeadm, k3s, RKE2-like and systemd nodes, and which containerd is chosen.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { chooseContainerd, containerdProcess, endpointPath, parseContainerdArgs, parseKubeletArgs, splitCmdline, type ContainerdProcess } from "./cmdline.js";
+import { chooseContainerd, containerdProcess, endpointPath, parseContainerdArgs, parseKubeletArgs, splitCmdline, systemdUnitOf, type ContainerdProcess } from "./cmdline.js";
 
 describe("parseContainerdArgs", () => {
   const cases: Array<[string, string[], ReturnType<typeof parseContainerdArgs>]> = [
@@ -69,4 +69,18 @@ describe("chooseContainerd", () => {
       assert.match(c.why, why);
     });
   }
+});
+
+describe("systemdUnitOf: the unit that restarts the runtime, from its cgroup", () => {
+  const cases: Array<[string, string, string | undefined]> = [
+    ["cgroup v1, Debian's containerd", "12:pids:/system.slice/containerd.service\n1:name=systemd:/system.slice/containerd.service\n0::/system.slice/containerd.service\n", "containerd.service"],
+    ["cgroup v2, k3s's embedded containerd", "0::/system.slice/k3s.service\n", "k3s.service"],
+    ["k3s agent", "0::/system.slice/k3s-agent.service\n", "k3s-agent.service"],
+    ["RKE2 server", "0::/system.slice/rke2-server.service\n", "rke2-server.service"],
+    ["microk8s (snap unit)", "0::/system.slice/snap.microk8s.daemon-containerd.service\n", "snap.microk8s.daemon-containerd.service"],
+    ["a kind node: the innermost unit", "1:name=systemd:/docker/0123abcd/system.slice/containerd.service\n", "containerd.service"],
+    ["v1 name=systemd wins over the v2 line", "1:name=systemd:/system.slice/k0sworker.service\n0::/\n", "k0sworker.service"],
+    ["no systemd unit (a test's containerd)", "1:name=systemd:/\n0::/\n", undefined],
+  ];
+  for (const [name, cgroup, want] of cases) it(name, () => assert.equal(systemdUnitOf(cgroup), want));
 });

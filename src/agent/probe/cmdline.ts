@@ -106,3 +106,14 @@ export function chooseContainerd(candidates: readonly ContainerdProcess[], hints
   if (candidates.length === 0) return { why: "no containerd process found in /proc (does the agent pod have hostPID?)" };
   return { why: `${candidates.length} containerd processes (pids ${candidates.map((c) => c.pid).join(", ")}) and none is the kubelet's: pass --cri-socket` };
 }
+
+/**
+ * The systemd unit a process runs in, from /proc/<pid>/cgroup: the last `*.service` of its
+ * name=systemd (cgroup v1) or unified (v2) path, e.g. k3s.service for k3s's embedded containerd.
+ */
+export function systemdUnitOf(cgroup: string): string | undefined {
+  const lines = cgroup.split("\n");
+  const path = lines.find((l) => /^\d+:name=systemd:/.test(l)) ?? lines.find((l) => /^0::/.test(l));
+  const units = (path?.split(":").slice(2).join(":") ?? "").split("/").filter((s) => s.endsWith(".service"));
+  return units[units.length - 1];
+}

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { chooseContainerd, containerdProcess, DEFAULT_CONTAINERD_CONFIG, DEFAULT_KUBELET_ENDPOINT, endpointPath, parseKubeletArgs, splitCmdline, type ContainerdProcess } from "./cmdline.js";
+import { chooseContainerd, containerdProcess, DEFAULT_CONTAINERD_CONFIG, DEFAULT_KUBELET_ENDPOINT, endpointPath, parseKubeletArgs, splitCmdline, systemdUnitOf, type ContainerdProcess } from "./cmdline.js";
 
 export interface DiscoverOptions {
   /** Where the host's filesystem is mounted ("/" on the host itself). */
@@ -25,6 +25,8 @@ export interface Discovered {
   configPath: string;
   /** How socket and config were chosen, for status.probe.cri.source. */
   source: string;
+  /** The systemd unit the chosen containerd runs in (its cgroup), e.g. containerd.service or k3s.service. */
+  unit?: string;
 }
 
 interface Identity {
@@ -119,7 +121,14 @@ export function discoverContainerd(o: DiscoverOptions): Discovered {
     } else configWhy = `its --config ${c.config} is not under the host root, so containerd's default path`;
   }
   const socketHost = c && !o.criSocket ? hostView(c.address) : undefined;
+  let unit: string | undefined;
+  try {
+    unit = c ? systemdUnitOf(readFileSync(join(procRoot, String(c.pid), "cgroup"), "utf8")) : undefined;
+  } catch {
+    // Gone meanwhile: the layout's or the default unit.
+  }
   return {
+    ...(unit ? { unit } : {}),
     socket: o.criSocket ?? (socketHost !== undefined && c && reachable(c) ? local(socketHost) : undefined),
     configPath,
     source: `${seen}; config ${configPath} from ${configWhy}`,

@@ -9,6 +9,7 @@ import type { BackendProbe, Probe } from "../../api/sandboxnode.js";
 import { CriClient } from "../cri/client.js";
 import { defaultLayout, type Layout } from "../../render/node/layout.js";
 import { discoverContainerd } from "./discover.js";
+import { describeLayout, detectLayout } from "../engines/containerd/distro-layout.js";
 import { kataBlockers, kvmModuleOf, PVM_REASON } from "./kata-blockers.js";
 
 export interface ProbeOptions {
@@ -45,6 +46,8 @@ export interface HostInventory {
   shipsGvisor: boolean;
   /** containerd's config.toml as a host path: the one its process runs with, or --containerd-config. */
   containerdConfig: string;
+  /** The systemd unit that restarts the runtime (its process's cgroup, else the distribution's), unless --runtime-unit says. */
+  unit?: string;
 }
 
 const CONTAINERD_SOCKETS = ["/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"];
@@ -71,6 +74,18 @@ export function nodeArchName(a = nodeArch()): string {
   return a === "x64" ? "amd64" : a;
 }
 
+/** The containerd layout (docs/distributions.md) and the unit to restart, for status and the restart. */
+function containerdLayout(o: ProbeOptions, config: string, version: string | undefined, cgroupUnit: string | undefined): { layout?: string; unit?: string } {
+  const major = Number((version ?? "1").split(".")[0]) || 1;
+  try {
+    const l = detectLayout({ hostRoot: o.hostRoot, configPrefix: o.configPrefix ?? "" }, config, major);
+    const unit = cgroupUnit ?? l.unit;
+    return { layout: describeLayout(l), ...(unit ? { unit } : {}) };
+  } catch (e) {
+    return { layout: `unknown: ${(e as Error).message}`, ...(cgroupUnit ? { unit: cgroupUnit } : {}) };
+  }
+}
+
 async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: string; containerdConfig: string }> {
   const found = discoverContainerd({ hostRoot: o.hostRoot, configPrefix: o.configPrefix, criSocket: o.criSocket, containerdConfig: o.containerdConfig, procRoot: o.procRoot });
   const containerdConfig = found.configPath;
@@ -84,7 +99,9 @@ async function probeCri(o: ProbeOptions): Promise<{ cri: Probe["cri"]; socket?: 
       const kind = /containerd/i.test(v.runtime_name) ? "containerd" : /cri-o|crio/i.test(v.runtime_name) ? "crio" : "unknown";
       const configPath = kind === "containerd" ? containerdConfig : kind === "crio" ? "/etc/crio/crio.conf" : undefined;
       const source = kind === "containerd" ? `${found.source}; CRI answered on ${socket}` : `${v.runtime_name} answered on ${socket}`;
-      return { cri: { kind, version: v.runtime_version.replace(/^v/, ""), configPath, socket, source }, socket, containerdConfig };
+      const version = v.runtime_version.replace(/^v/, "");
+      const layout = kind === "containerd" ? containerdLayout(o, containerdConfig, version, found.unit) : {};
+      return { cri: { kind, version, configPath, socket, source, ...layout }, socket, containerdConfig };
     } catch {
       // Not answering: try the next socket, then fall back to what is installed.
     } finally {
@@ -222,7 +239,7 @@ export async function probeHostDetailed(o: ProbeOptions): Promise<HostInventory>
   const kata = probeKata(o, kataDir, kvm, vhostVsock, defaultLayout({ kataDir }));
   const gvisor = probeGvisor(o, cri, arch, kata.layout);
   const probe: Probe = { arch, kernel, cri, kvm, vhostVsock, backends: [...kata.probes, gvisor.probe] };
-  return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships, containerdConfig };
+  return { probe, socket, layout: gvisor.layout, shipsGvisor: gvisor.ships, containerdConfig, ...(cri.unit ? { unit: cri.unit } : {}) };
 }
 
 /** The probe alone, as `sandboxctl doctor` and the status reporter want it. */

@@ -87,13 +87,14 @@ export function renderContainerdRuntimes(handlers: readonly DesiredHandler[], op
   return parts.join("\n");
 }
 
-/** containerd 2.x drop-in: a whole file we own, merged by containerd's `imports`. */
-export function renderContainerdDropIn(handlers: readonly DesiredHandler[], opts: Omit<ContainerdRenderOptions, "configVersion">): string {
+/** A drop-in: a whole file we own, merged by containerd's `imports` (version 3 unless the root config has a lower one). */
+export function renderContainerdDropIn(handlers: readonly DesiredHandler[], opts: Omit<ContainerdRenderOptions, "configVersion"> & { configVersion?: ContainerdConfigVersion }): string {
+  const configVersion = opts.configVersion ?? 3;
   return [
     `# CRI runtimes of sandbox-operator. Owned by it: replaced on apply, removed on uninstall. Do not edit.`,
-    `version = 3`,
+    `version = ${configVersion}`,
     ``,
-    renderContainerdRuntimes(handlers, { ...opts, configVersion: 3 }),
+    renderContainerdRuntimes(handlers, { ...opts, configVersion }),
   ].join("\n");
 }
 
@@ -131,7 +132,9 @@ export function stripManagedBlock(text: string): string {
 export function addImport(original: string, path: string, existing: readonly string[]): string | null {
   if (existing.some((i) => i === path || globCovers(i, path))) return null;
   const lines = original.split("\n");
-  const idx = lines.findIndex((l) => /^imports\s*=/.test(l));
+  // A top-level key comes before the first table header; an `imports` key inside a table is someone else's.
+  const firstTable = lines.findIndex((l) => /^\s*\[/.test(l));
+  const idx = lines.findIndex((l, i) => (firstTable < 0 || i < firstTable) && /^imports\s*=/.test(l));
   if (idx >= 0) {
     const m = /^imports\s*=\s*\[(.*)\]\s*(#.*)?$/.exec(lines[idx]!);
     if (!m) throw new Error(`config.toml: the top-level "imports" spans several lines; put it on one line or add ${path} to it by hand`);
@@ -139,8 +142,6 @@ export function addImport(original: string, path: string, existing: readonly str
     lines[idx] = `imports = [${inner ? `${inner}, ` : ""}${tomlString(path)}]${m[2] ? ` ${m[2]}` : ""}`;
     return lines.join("\n");
   }
-  // A top-level key must come before the first table header.
-  const firstTable = lines.findIndex((l) => /^\s*\[/.test(l));
   const at = firstTable < 0 ? lines.length : firstTable;
   lines.splice(at, 0, `imports = [${tomlString(path)}]`);
   return lines.join("\n");

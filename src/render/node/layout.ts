@@ -41,8 +41,6 @@ export const kataConfigPath = (layout: Layout, handler: string) => `${layout.ins
 export const runscConfigPath = (layout: Layout) => `${layout.installDir}/etc/runsc.toml`;
 /** containerd 2.x drop-in the agent owns, beside the default config. */
 export const CONTAINERD_DROPIN = "/etc/containerd/conf.d/50-sandbox-operator.toml";
-/** The drop-in for a containerd 2.x that runs with `config` (a host path): in conf.d/ beside it (k3s and others keep theirs elsewhere). */
-export const containerdDropIn = (config: string) => `${config.replace(/\/[^/]*$/, "")}/conf.d/50-sandbox-operator.toml`;
 /** CRI-O drop-in the agent owns; "50-" sorts after distro defaults and before admin overrides (99-*). */
 export const CRIO_DROPIN = "/etc/crio/crio.conf.d/50-sandbox-operator.conf";
 

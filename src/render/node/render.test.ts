@@ -115,6 +115,11 @@ describe("imports for a containerd 2.x drop-in", () => {
     assert.deepEqual((parse(out) as Tree).imports, ["/a.toml", p]);
     assert.match(out, /# mine/);
   });
+  it("an imports key inside a table is not the top-level one: a top-level imports is added", () => {
+    const out = addImport(`version = 3\n[plugins.x]\nimports = ["theirs"]\n`, p, [])!;
+    assert.deepEqual((parse(out) as Tree).imports, [p]);
+    assert.deepEqual(at(parse(out) as Tree, ["plugins", "x"]).imports, ["theirs"]);
+  });
   it("changes nothing when a glob already covers the drop-in", () => {
     assert.equal(addImport(`version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\n`, p, ["/etc/containerd/conf.d/*.toml"]), null);
   });
