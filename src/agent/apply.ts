@@ -13,13 +13,13 @@ import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
-import { payloadShimUnsupported, probeHostDetailed, type HostInventory } from "./probe/probe.js";
+import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { gvisorPayloadFor, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
-import { PayloadSteps } from "./payload-steps.js";
+import { PayloadStore } from "./payloads.js";
+import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
@@ -70,6 +70,7 @@ export class NodeAgent {
   private readonly lock: HostLock;
   readonly payloads: PayloadSteps;
   inventory?: HostInventory;
+  private probedKataDir?: string;
 
   constructor(readonly o: NodeAgentOptions) {
     this.state = new StateDir(o.hostRoot);
@@ -90,8 +91,12 @@ export class NodeAgent {
   private restartsOnChange = (path: string) => !path.startsWith(this.local(INSTALL_DIR) + "/");
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
-  /** Probes the host; KVM's test guest boots only on the first probe of this process. */
+  /** Probes the host; KVM's test guest boots only on the first probe of this process (per Kata dir: an installed Kata payload's). */
   async probe(): Promise<Probe> {
+    const kata = this.payloads.currentKata();
+    const kataDir = kata?.dir ?? this.o.kataDir;
+    const kvm = this.probedKataDir === kataDir ? this.inventory?.probe.kvm : undefined;
+    this.probedKataDir = kataDir;
     this.inventory = await probeHostDetailed({
       hostRoot: this.o.hostRoot,
       criSocket: this.o.criSocket,
@@ -99,8 +104,9 @@ export class NodeAgent {
       configPrefix: this.o.configPrefix,
       payloadDir: this.o.payloadDir,
       gvisorPayload: this.o.gvisorPayload,
-      kataDir: this.o.kataDir,
-      kvm: this.inventory?.probe.kvm,
+      kataDir,
+      kataPayload: kata?.image,
+      kvm,
     });
     return this.inventory.probe;
   }
@@ -156,9 +162,8 @@ export class NodeAgent {
   /** For the drift check (drift.ts): the files applying desired again would change, and the engine; nothing is written. */
   async pendingChanges(desired: Desired): Promise<{ changes: FileChange[]; engine: Engine }> {
     const fresh = this.inventory ?? (await this.probe(), this.inventory!);
-    // The layout apply used: the payload's version dir when one is installed (apply's own choice).
-    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
-    const inv = payload ? withPayloadLayout(fresh, payloadHostDir(payload.backend, payloadVersion(payload.image))) : fresh;
+    // The layout apply used: the payloads' version dirs (apply's own choice).
+    const inv = withPayloads(fresh, desiredPayloads(desired, fresh.probe.cri, this.o.gvisorPayload));
     const engine = this.engine(inv);
     return { changes: this.plan(desired, inv, engine, this.state.state()).filter(NodeAgent.differs), engine };
   }
@@ -302,9 +307,8 @@ export class NodeAgent {
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);
     const st = this.state.state();
-    // containerd 1.6 keeps host-installed gVisor (or --payload-dir): the payload's shim needs 1.7+.
-    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
-    const inv = payload ? await this.payloads.install(fresh, payload, started) : fresh;
+    const payloads = desiredPayloads(desired, fresh.probe.cri, this.o.gvisorPayload);
+    const inv = await this.payloads.install(fresh, payloads, started);
     if ("ok" in inv) return inv;
     let changes: FileChange[];
     try {
@@ -363,8 +367,10 @@ export class NodeAgent {
     this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true));
     this.state.end();
     // The runtime runs the new config now: older payload versions go once no sandbox uses them.
-    this.payloads.store.switched("gvisor", payload ? payloadVersion(payload.image) : undefined, desired.handlers.filter((h) => h.backend === "gvisor").map((h) => h.name));
+    this.payloads.switched(desired, payloads);
     await this.payloads.collect();
+    // status.probe says what is installed now (a Kata payload: installed, and whether it can run here).
+    await this.probe();
     return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 

@@ -20,8 +20,10 @@ export interface ProbeOptions {
   payloadDir?: string;
   /** The gVisor payload image the agent installs on apply (docs/payloads.md): gVisor counts as installable. */
   gvisorPayload?: string;
-  /** Kata's prefix on the host (default /opt/kata). */
+  /** Kata's prefix on the host (default /opt/kata; the agent passes an installed Kata payload's version dir). */
   kataDir?: string;
+  /** The Kata payload image kataDir was installed from (docs/payloads.md), for the messages. */
+  kataPayload?: string;
   /** How long a test guest may take to print its first console line. */
   guestTimeoutMs?: number;
   /** A KVM result from an earlier probe: booting a test guest again on every re-probe is wasteful. */
@@ -203,11 +205,13 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], vhostVso
     const missing = [!kataShim && "containerd-shim-kata-v2", !hv && HYPERVISOR_BIN[b]![0], !guestAssets && "guest kernel/image"].filter(Boolean).join(", ");
     const blockers = kataBlockers(b, { kvmModule: kvm.module, vhostVsock });
     const why = blockers.join("; ");
+    const fix = o.kataPayload ? `the Kata payload ${o.kataPayload} lacks it (docs/payloads.md says what a Kata payload holds)` : "install Kata Containers (kata-deploy layout), or name a Kata payload in SandboxConfig spec.payloads.kata";
+    const where = o.kataPayload ? `installed from the Kata payload ${o.kataPayload} at ${kataDir}` : "installed";
     let message: string;
-    if (!installed) message = `${missing} missing under ${kataDir}; install Kata Containers (kata-deploy layout)${why ? `; even then Kata cannot run here: ${why}` : ""}`;
-    else if (why) message = `installed, but Kata cannot run here: ${why}`;
-    else if (kvm.guestsRun) message = "installed; KVM guests run";
-    else message = `installed, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
+    if (!installed) message = `${missing} missing under ${kataDir}; ${fix}${why ? `; even then Kata cannot run here: ${why}` : ""}`;
+    else if (why) message = `${where}, but Kata cannot run here: ${why}`;
+    else if (kvm.guestsRun) message = `${where}; KVM guests run`;
+    else message = `${where}, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
     probes.push({ backend: b, installed, usable: installed && kvm.guestsRun && blockers.length === 0, message });
   }
   return { probes, layout: kataShim ? { ...layout, kataShim } : layout };
