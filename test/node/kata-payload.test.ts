@@ -25,7 +25,7 @@ import { binaryPath } from "../harness/binaries.js";
 import { startContainerd, v3Config, type Containerd } from "../harness/containerd.js";
 import { buildDefaultGvisorPayload } from "../harness/gvisor.js";
 import { kataCheck } from "../harness/kata-check.js";
-import { buildTestKataPayload } from "../harness/kata-payload.js";
+import { buildTestKataPayload, kataPayloadTree } from "../harness/kata-payload.js";
 import { mirrorHostsToml } from "../harness/node-config.js";
 import { startRegistry, type Registry } from "../harness/registry.js";
 import { agentFor, cleanup, hostRoot } from "./helpers.js";
@@ -81,7 +81,15 @@ describe("Kata payloads on containerd 2.x, pulled from the local registry", { co
     reg = await startRegistry();
     gvisor = await push("gvisor.oci.tar", await buildDefaultGvisorPayload("0.1.0"), "sandbox-operator-gvisor");
     k1 = await push("kata-1.oci.tar", await buildTestKataPayload("4.1.0-test.1"), "sandbox-operator-kata");
-    k2 = await push("kata-2.oci.tar", await buildTestKataPayload("4.1.0-test.2"), "sandbox-operator-kata");
+    // The second version the way docs/payloads.md tells admins to build one: the shipped script on an /opt/kata tree.
+    const tree = await kataPayloadTree("4.1.0-test.2");
+    const archive = join(work, "kata-2.oci.tar");
+    const { stdout } = await run("npm", ["run", "--silent", "build:kata-payload", "--", "--kata-dir", tree, "--tag", "4.1.0-test.2", "--out", archive], { cwd: repoRoot() });
+    cleanup(tree);
+    const digest = /^payload digest (sha256:[a-f0-9]{64})$/m.exec(stdout)?.[1];
+    assert.ok(digest, stdout);
+    await reg.push(archive, "sandbox-operator-kata", { tag: "4.1.0-test.2" });
+    k2 = `localhost/sandbox-operator-kata@${digest}`;
     // An air-gapped node: pulls of localhost/* resolve only in the local registry (hosts.toml mirror).
     const certs = join(root, "etc/containerd/certs.d");
     mkdirSync(join(certs, "localhost"), { recursive: true });
