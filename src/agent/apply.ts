@@ -13,7 +13,7 @@ import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
-import { probeHostDetailed, type HostInventory } from "./probe/probe.js";
+import { guestUntried, probeHostDetailed, type HostInventory } from "./probe/probe.js";
 import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
@@ -91,11 +91,14 @@ export class NodeAgent {
   private restartsOnChange = (path: string) => !path.startsWith(this.local(INSTALL_DIR) + "/");
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
-  /** Probes the host; KVM's test guest boots only on the first probe of this process (per Kata dir: an installed Kata payload's). */
-  async probe(): Promise<Probe> {
-    const kata = this.payloads.currentKata();
+  /**
+   * Probes the host, looking for Kata in `kata` (default: the Kata payload version in use; null: the
+   * host's --kata-dir). KVM's test guest boots once per Kata dir, and again once one has a QEMU to try.
+   */
+  async probe(kata: { dir: string; image: string } | null | undefined = this.payloads.currentKata()): Promise<Probe> {
     const kataDir = kata?.dir ?? this.o.kataDir;
-    const kvm = this.probedKataDir === kataDir ? this.inventory?.probe.kvm : undefined;
+    const prev = this.inventory?.probe.kvm;
+    const kvm = this.probedKataDir === kataDir && prev && !guestUntried(prev) ? prev : undefined;
     this.probedKataDir = kataDir;
     this.inventory = await probeHostDetailed({
       hostRoot: this.o.hostRoot,
@@ -302,7 +305,8 @@ export class NodeAgent {
 
   private async applyLocked(desired: Desired, onPhase: PhaseHook, started: number): Promise<Outcome> {
     await this.recover();
-    await this.probe();
+    // Kata where this desired state puts it: its payload's version, else the host's.
+    await this.probe(this.payloads.kataTarget(desired));
     const fresh = this.inventory!;
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);

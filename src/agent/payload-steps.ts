@@ -58,6 +58,13 @@ export class PayloadSteps {
     }
   }
 
+  /** Where desired puts Kata: its Kata payload's version dir once installed (until then the install sets the layout), else null for the host's Kata. */
+  kataTarget(desired: Desired): { dir: string; image: string } | null {
+    const p = kataPayloadFor(desired);
+    const dir = p && payloadHostDir("kata", payloadVersion(p.image));
+    return p && dir && this.store.has(dir) ? { dir, image: p.image } : null;
+  }
+
   /** The host dir of the Kata version in use (the probe looks for Kata there instead of /opt/kata), with its image. */
   currentKata(): { dir: string; image: string } | undefined {
     const v = this.store.current("kata");

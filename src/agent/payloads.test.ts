@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { gvisorPayloadFor, handlersOf, kataPayloadFor, payloadHostDir, payloadVersion, withPayloadLayout } from "./payloads.js";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import type { CriClient } from "./cri/client.js";
+import { gvisorPayloadFor, handlersOf, kataPayloadFor, payloadHostDir, PayloadStore, payloadVersion, withPayloadLayout } from "./payloads.js";
 import { desiredPayloads } from "./payload-steps.js";
 import { defaultLayout } from "../render/node/layout.js";
 import type { HostInventory } from "./probe/probe.js";
@@ -110,5 +115,35 @@ describe("spec.payloads.kata flows into desired while a Kata backend is allowed"
     const spec = { nodeSelector: {}, runtimes: { allowed: ["kata-clh" as const] } };
     assert.deepEqual(desiredNode(spec, kvmHost).handlers, [], "without a payload there is nothing to install it from");
     assert.deepEqual(desiredNode({ ...spec, payloads: { kata } }, kvmHost).handlers.map((h) => [h.name, h.backend]), [["sandboxed", "kata-clh"], ["kata-clh", "kata-clh"]]);
+  });
+});
+
+describe("Kata payload versions in use", () => {
+  it("a retired Kata version stays while a ready sandbox of any Kata handler started before the switch runs, and goes after", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sandbox-operator-payload-unit-"));
+    try {
+      const [v1, v2] = ["1".repeat(64), "2".repeat(64)];
+      for (const v of [v1, v2]) mkdirSync(join(root, payloadHostDir("kata", v), "bin"), { recursive: true });
+      const stateDir = join(root, "state");
+      mkdirSync(stateDir);
+      const at = new Date(Date.now() - 60_000).toISOString();
+      const image = (v: string) => `localhost/sandbox-operator-kata@sha256:${v}`;
+      writeFileSync(join(stateDir, "payloads.json"), JSON.stringify({ versions: [{ backend: "kata", version: v1, image: image(v1), installedAt: at, currentSince: at }, { backend: "kata", version: v2, image: image(v2), installedAt: at }], handlers: { kata: ["kata"] } }));
+      const store = new PayloadStore({ hostRoot: root, runtimePath: (p) => p, stateDir, log: pino({ level: "silent" }) });
+      store.switched("kata", v2, ["kata", "kata-clh"]);
+      assert.equal(store.current("kata")?.version, v2);
+      let sandboxes = [{ id: "p1", state: "SANDBOX_READY", runtime_handler: "kata-clh", created_at: String(Date.parse(at) * 1e6), metadata: { namespace: "team", name: "vm-pod" } }];
+      const cri = { listPodSandbox: async () => sandboxes } as unknown as CriClient;
+      const kept = await store.collect(cri);
+      assert.deepEqual(kept.removed, []);
+      assert.deepEqual(kept.inUse, [`${payloadHostDir("kata", v1)} (used by sandbox team/vm-pod)`]);
+      assert.ok(existsSync(join(root, payloadHostDir("kata", v1))));
+      sandboxes = [];
+      assert.deepEqual((await store.collect(cri)).removed, [payloadHostDir("kata", v1)]);
+      assert.equal(existsSync(join(root, payloadHostDir("kata", v1))), false);
+      assert.deepEqual(store.installed(), [payloadHostDir("kata", v2)]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

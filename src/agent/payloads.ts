@@ -96,6 +96,11 @@ export class PayloadStore {
     });
   }
 
+  /** Whether a version dir (host path) is on disk. */
+  has(hostDir: string): boolean {
+    return existsSync(this.local(hostDir));
+  }
+
   /** The version the runtime config points at (since its restart), if any. */
   current(backend: PayloadBackend): VersionRecord | undefined {
     return this.state().versions.find((v) => v.backend === backend && v.currentSince && !v.retiredAt);

@@ -17,7 +17,9 @@ import { payloadHostDir, payloadVersion } from "../../src/agent/payloads.js";
 import { kataBlockers } from "../../src/agent/probe/kata-blockers.js";
 import type { Probe, SandboxConfigSpec } from "../../src/api/index.js";
 import { validateSandboxConfig } from "../../src/api/validate.js";
-import { writeArchive } from "../../src/images/build.js";
+import { VERIFY_BUSYBOX, writeArchive } from "../../src/images/build.js";
+import { buildImage, ociArch } from "../../src/images/oci.js";
+import { PAYLOAD_COPY_COMMAND } from "../../src/manifests/names.js";
 import { repoRoot } from "../../src/manifests/image-lock.js";
 import { desiredNode } from "../../src/render/desired-node.js";
 import { CONTAINERD_DROPIN, defaultLayout, kataConfigPath } from "../../src/render/node/layout.js";
@@ -224,9 +226,30 @@ describe("Kata payloads on containerd 2.x, pulled from the local registry", { co
     const without = await a.apply(desiredNode(noKata, probe));
     assert.equal(without.ok, true, without.message);
     assert.deepEqual(kataDirs(), ["installed-by-hand"]);
+    // Kata handlers without a Kata payload point at the host's Kata again, never at a removed version.
+    const hostKata = (await a.pendingChanges(withKataHandlers(desiredNode(noKata, a.inventory!.probe)))).changes.find((ch) => ch.path === join(root, kataConfigPath(defaultLayout(), "kata")))!;
+    assert.match(hostKata.content!.toString(), new RegExp(`path = "${root}/opt/kata/bin/qemu-system-x86_64"`));
     const back = await a.apply(desiredFor(k2, a.inventory!.probe));
     assert.equal(back.ok, true, back.message);
     assert.deepEqual(kataDirs(), [payloadVersion(k2), "installed-by-hand"]);
+  });
+
+  it("a Kata payload image without the guest kernel and image fails as PayloadInstallFailed, naming the image and the files; the version in force stays", async () => {
+    const shim = readFileSync(binaryPath("containerd-shim-kata-v2"));
+    const dir = (path: string) => ({ path, type: "dir" as const, mode: 0o755 });
+    const bad = buildImage({ repository: "localhost/sandbox-operator-kata-shim-only", tag: "1", architecture: ociArch(process.arch), entrypoint: PAYLOAD_COPY_COMMAND, env: [], user: "0:0", workingDir: "/", labels: {}, layers: [{ comment: "shim only", entries: [dir("bin"), { path: "bin/busybox", type: "file", mode: 0o755, content: readFileSync(VERIFY_BUSYBOX) }, dir("payload"), dir("payload/bin"), { path: "payload/bin/containerd-shim-kata-v2", type: "file", mode: 0o755, content: shim }] }] });
+    const archive = join(work, "shim-only.oci.tar");
+    writeFileSync(archive, bad.archive);
+    await reg.push(archive, "sandbox-operator-kata-shim-only", { tag: "1" });
+    const ref = `localhost/sandbox-operator-kata-shim-only@${bad.digest}`;
+    const a = agent();
+    const out = await a.apply(desiredFor(ref, await a.probe()));
+    assert.equal(out.ok, false);
+    assert.equal(out.reason, "PayloadInstallFailed", out.message);
+    assert.equal(out.retry, true);
+    assert.ok(out.message.includes(`the kata payload image ${ref} lacks bin/containerd-shim-kata-v2 or share/kata-containers/vmlinux.container or share/kata-containers/kata-containers.img under /payload`), out.message);
+    assert.deepEqual(kataDirs(), [payloadVersion(k2), "installed-by-hand"], "no version dir, no temp dir; the version in force stays");
+    assert.equal(a.payloads.store.current("kata")?.image, k2);
   });
 
   it("uninstall removes every payload version it installed and its config, and nothing it did not install", async () => {

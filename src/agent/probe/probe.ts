@@ -130,6 +130,10 @@ function guestBoots(qemu: string, kernel: string, timeoutMs: number): Promise<{ 
   });
 }
 
+const NO_GUEST_TO_TRY = "/dev/kvm opens, but no Kata QEMU and guest kernel under";
+/** A KVM result that tried no guest (no Kata QEMU yet): a later probe, after a Kata payload is installed, must try again. */
+export const guestUntried = (kvm: Probe["kvm"]) => kvm.device && !kvm.guestsRun && !!kvm.message?.startsWith(NO_GUEST_TO_TRY);
+
 async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]> {
   const dev = under(o.hostRoot, "/dev/kvm");
   let device = false;
@@ -155,7 +159,7 @@ async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]>
   const qemu = findBinary(o.hostRoot, [`${kataDir}/bin/qemu-system-x86_64`, `${kataDir}/bin/qemu-system-aarch64`]);
   const kernel = `${kataDir}/share/kata-containers/vmlinux.container`;
   if (!qemu || !existsSync(under(o.hostRoot, kernel))) {
-    return { device, guestsRun: false, nested, ...known, message: `/dev/kvm opens, but no Kata QEMU and guest kernel under ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
+    return { device, guestsRun: false, nested, ...known, message: `${NO_GUEST_TO_TRY} ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
   }
   const r = await guestBoots(under(o.hostRoot, qemu), under(o.hostRoot, kernel), o.guestTimeoutMs ?? 15_000);
   return { device, guestsRun: r.ok, nested, ...known, message: r.message };
