@@ -3,7 +3,6 @@
 // commit, or restore the previous bytes, restart and report. A crash anywhere rolls back next start.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "pino";
 import type { DesiredHandler, Probe } from "../api/sandboxnode.js";
 import { CriClient, waitCriReady } from "./cri/client.js";
 import type { Engine } from "./engines/engine.js";
@@ -14,53 +13,18 @@ import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
 import { guestUntried, probeHostDetailed, type HostInventory } from "./probe/probe.js";
-import { RuntimeRestartError, type Restarter } from "./restart.js";
+import { RuntimeRestartError } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
 import { PayloadStore } from "./payloads.js";
+import type { NodeAgentOptions } from "./agent-options.js";
 import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
 
-/** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
+export type { HandlerVerifier, NodeAgentOptions } from "./agent-options.js";
+/** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export type PhaseHook = (phase: "Verifying" | "RollingBack") => Promise<void>;
-
-export interface NodeAgentOptions {
-  hostRoot: string;
-  /** CRI socket as this process sees it (default: probed under hostRoot). */
-  criSocket?: string;
-  /** Binaries the agent ships (runsc, containerd-shim-runsc-v1), installed under /opt/sandbox-operator/bin. */
-  payloadDir?: string;
-  /** The default gVisor payload image (pinned by digest) the agent installs; SandboxConfig spec.payloads.gvisor overrides it. */
-  gvisorPayload?: string;
-  restarter: Restarter;
-  /** Prefix the runtime needs in front of host paths written into its configs ("" on a real host; the host root in tests). */
-  configPrefix?: string;
-  /** Extra runsc flags (runsc.toml [runsc_config]), e.g. { network: "none" } where netstack cannot run. */
-  runscFlags?: Record<string, string>;
-  /** Image the verification container runs (needs sh, uname, dmesg) unless desired.verification names one. */
-  verifyImage: string;
-  containerdBinary?: string;
-  /** containerd's config.toml to edit (host path); default: the one the containerd process runs with (probe). */
-  containerdConfig?: string;
-  /** Host process whose mount namespace host commands run in (`containerd config default` fallback); default 1. */
-  hostPid?: number;
-  kataDir?: string;
-  log: Logger;
-  /** How handlers are proven; default: sandboxes made directly through CRI (nodes without a kubelet). */
-  verifier?: HandlerVerifier;
-  /** Fault injection for crash tests only (test/node/fixtures/apply-once.ts): the process SIGKILLs itself at this step. */
-  fault?: string;
-}
-
-/** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
-export interface HandlerVerifier {
-  readonly name: string;
-  /** handler "" = the runtime's default (a plain runc pod). */
-  verify(handler: string, image: VerifyImage): Promise<VerifyResult>;
-  /** Removes what a crashed run left; returns how many. */
-  cleanup(): Promise<number>;
-}
 
 const VERIFY_LOG_DIR = "/var/log/sandbox-operator/verify";
 const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
