@@ -17,7 +17,7 @@ import { RuntimeRestartError } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { PayloadStore } from "./payloads.js";
+import { kataPayloadFor, PayloadStore } from "./payloads.js";
 import type { NodeAgentOptions } from "./agent-options.js";
 import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
 
@@ -211,6 +211,26 @@ export class NodeAgent {
     this.lock.acquire();
     try {
       return await this.payloads.collect();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /**
+   * Nothing applied and no handler this node can run, but a Kata payload named: install just that, so
+   * the probe can tell whether Kata runs here (the controller then gives the node Kata handlers, or not).
+   * Returns what happened, for the status message. Nothing else is written; uninstall removes it.
+   */
+  async installKataPayload(desired: Desired): Promise<string> {
+    const payload = kataPayloadFor(desired);
+    if (!payload || this.state.state()) return "";
+    this.lock.acquire();
+    try {
+      await this.recover();
+      await this.probe(this.payloads.kataTarget(desired));
+      const note = await this.payloads.installOnly(this.inventory!, payload);
+      await this.probe();
+      return note;
     } finally {
       this.lock.release();
     }

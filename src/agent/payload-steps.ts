@@ -50,6 +50,15 @@ export class PayloadSteps {
     return inv;
   }
 
+  /** Installs one payload with no config pointing at it yet (a Kata payload before any handler): it becomes the backend's version in use. Returns what happened. */
+  async installOnly(inv: HostInventory, payload: PayloadSpec): Promise<string> {
+    const out = await this.install(inv, [payload], Date.now());
+    if ("ok" in out) return out.message;
+    this.store.switched(payload.backend, payloadVersion(payload.image), []);
+    await this.collect();
+    return `the ${BACKEND_NAME[payload.backend]} payload ${payload.image} is installed; status.probe says whether it can run here`;
+  }
+
   /** After a verified apply: the config points at these versions now; every other version of each backend is retired. */
   switched(desired: Desired, payloads: readonly PayloadSpec[]): void {
     for (const backend of ["gvisor", "kata"] as const) {

@@ -108,14 +108,6 @@ describe("spec.payloads.kata flows into desired while a Kata backend is allowed"
     assert.deepEqual(desiredInputs(both).payloads, { kata });
     assert.equal("payloads" in desiredNode({ ...both, runtimes: { allowed: ["gvisor"] } }, probeFor(["gvisor"])), false, "not installed where no Kata backend is allowed");
   });
-
-  it("a Kata backend nothing blocks, not installed yet, gets its handlers only with a Kata payload (verification proves it after the install)", () => {
-    const kvmHost = probeFor(["gvisor"]);
-    kvmHost.backends = kvmHost.backends.map((b) => (b.backend === "kata-clh" ? { ...b, installed: false, usable: false, installable: true } : b));
-    const spec = { nodeSelector: {}, runtimes: { allowed: ["kata-clh" as const] } };
-    assert.deepEqual(desiredNode(spec, kvmHost).handlers, [], "without a payload there is nothing to install it from");
-    assert.deepEqual(desiredNode({ ...spec, payloads: { kata } }, kvmHost).handlers.map((h) => [h.name, h.backend]), [["sandboxed", "kata-clh"], ["kata-clh", "kata-clh"]]);
-  });
 });
 
 describe("Kata payload versions in use", () => {

@@ -77,7 +77,6 @@ export const BackendProbe = Type.Object({
   backend: Backend,
   installed: Type.Boolean({ description: "Binaries and configuration for this backend are present on the node." }),
   usable: Type.Boolean({ description: "The node can run sandboxes with this backend (e.g. KVM guests run)." }),
-  installable: Type.Optional(Type.Boolean({ description: "Kata backends: not installed, but nothing the probe knows blocks it (/dev/kvm opens, no PVM, vhost-vsock for QEMU): with a Kata payload (SandboxConfig spec.payloads.kata) the node gets its handlers, and verification proves them." })),
   message: Type.Optional(Type.String()),
 });
 export type BackendProbe = Static<typeof BackendProbe>;

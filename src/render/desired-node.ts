@@ -32,13 +32,10 @@ export function desiredInputs(spec: Inputs): DesiredInputs {
   };
 }
 
-/**
- * Backends the config allows and the probe says this node can run, in preference order. With a Kata
- * payload, a Kata backend nothing blocks counts too: it is installed on apply and proven by verification.
- */
+/** Backends the config allows and the probe says this node can run, in preference order. */
 export function usableBackends(spec: Inputs, probe: Probe): Backend[] {
   const allowed = new Set(spec.runtimes.allowed);
-  const usable = new Set(probe.backends.filter((b) => b.usable || (b.installable && b.backend !== "gvisor" && !!spec.payloads?.kata)).map((b) => b.backend));
+  const usable = new Set(probe.backends.filter((b) => b.usable).map((b) => b.backend));
   const order = [...(spec.runtimes.preferred ?? []), ...DEFAULT_PREFERRED.filter((b) => !(spec.runtimes.preferred ?? []).includes(b))];
   return order.filter((b) => allowed.has(b) && usable.has(b));
 }

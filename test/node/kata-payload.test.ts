@@ -264,4 +264,25 @@ describe("Kata payloads on containerd 2.x, pulled from the local registry", { co
     const probe = await a.probe();
     assert.equal(probe.backends.find((x) => x.backend === "kata-qemu")!.installed, false, "Kata is not installed any more");
   });
+
+  it("a Kata-only config where Kata cannot run: no handler, the agent installs only the Kata payload and reports why Kata cannot run; uninstall removes it", async () => {
+    const a = agent();
+    const spec = { ...exampleSpec(k1), runtimes: { allowed: [...KATA_BACKENDS] } };
+    const desired = desiredNode(spec, await a.probe());
+    assert.deepEqual(desired.handlers, [], "nothing this node can run: the loop reports NoUsableBackend");
+    const note = await a.installKataPayload(desired);
+    assert.equal(note, `the Kata payload ${k1} is installed; status.probe says whether it can run here`);
+    assert.deepEqual(kataDirs(), [payloadVersion(k1), "installed-by-hand"]);
+    assert.equal(a.state.state(), null, "no configuration applied");
+    assert.equal(existsSync(join(root, CONTAINERD_DROPIN)), false, "no runtime config written");
+    const p = a.inventory!.probe.backends.find((x) => x.backend === "kata-fc")!;
+    assert.deepEqual([p.installed, p.usable], [true, false]);
+    assert.match(p.message!, new RegExp(`^installed from the Kata payload .*${payloadVersion(k1)}, but Kata cannot run here: `));
+    assert.deepEqual(desiredNode(spec, a.inventory!.probe).handlers, [], "still no Kata handler: never labelled");
+    assert.equal(await a.installKataPayload(desired), note, "again: nothing changes");
+    assert.deepEqual(kataDirs(), [payloadVersion(k1), "installed-by-hand"]);
+    const out = await a.revert();
+    assert.equal(out.ok, true, out.message);
+    assert.deepEqual(kataDirs(), ["installed-by-hand"]);
+  });
 });

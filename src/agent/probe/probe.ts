@@ -216,9 +216,7 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], vhostVso
     else if (why) message = `${where}, but Kata cannot run here: ${why}`;
     else if (kvm.guestsRun) message = `${where}; KVM guests run`;
     else message = `${where}, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
-    // Whether guests run is known only once Kata is there: a payload may install it, verification proves it.
-    const installable = !installed && kvm.device && blockers.length === 0;
-    probes.push({ backend: b, installed, usable: installed && kvm.guestsRun && blockers.length === 0, ...(installable ? { installable } : {}), message });
+    probes.push({ backend: b, installed, usable: installed && kvm.guestsRun && blockers.length === 0, message });
   }
   return { probes, layout: kataShim ? { ...layout, kataShim } : layout };
 }
