@@ -1,6 +1,7 @@
 // A test-only Kata payload image (never shipped): kata-deploy's /opt/kata layout with Kata's real
 // containerd-shim-kata-v2 (built from ../shared/fixtures/kata/) and stand-ins for everything else.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { buildKataPayloadImage, type PayloadBuildResult } from "../../src/images/payload.js";
@@ -45,4 +46,17 @@ export async function buildTestKataPayload(tag: string, repository?: string): Pr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A test host root sees this machine's KVM as a node would: its /dev/kvm (a device node with the same
+ * numbers; /dev/vhost-vsock likewise when there) and which kvm modules are loaded (/sys/module/kvm_*).
+ */
+export function mirrorKvmFacts(root: string): void {
+  mkdirSync(join(root, "dev"), { recursive: true });
+  for (const dev of ["kvm", "vhost-vsock"]) {
+    const st = statSync(`/dev/${dev}`, { throwIfNoEntry: false });
+    if (st?.isCharacterDevice()) execFileSync("mknod", ["-m", "0600", join(root, "dev", dev), "c", String(st.rdev >> 8), String(st.rdev & 0xff)]);
+  }
+  for (const m of ["kvm_pvm", "kvm_intel", "kvm_amd"]) if (existsSync(`/sys/module/${m}`)) mkdirSync(join(root, "sys/module", m), { recursive: true });
 }

@@ -3,7 +3,7 @@
 // per version beside gVisor's, loaded by Kata's own loader where the agent points at it, reported as
 // installed but not runnable here, upgraded without stale files, and removed by uninstall.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +27,7 @@ import { binaryPath } from "../harness/binaries.js";
 import { startContainerd, v3Config, type Containerd } from "../harness/containerd.js";
 import { buildDefaultGvisorPayload } from "../harness/gvisor.js";
 import { kataCheck } from "../harness/kata-check.js";
-import { buildTestKataPayload, kataPayloadTree } from "../harness/kata-payload.js";
+import { buildTestKataPayload, kataPayloadTree, mirrorKvmFacts } from "../harness/kata-payload.js";
 import { mirrorHostsToml } from "../harness/node-config.js";
 import { startRegistry, type Registry } from "../harness/registry.js";
 import { agentFor, cleanup, hostRoot } from "./helpers.js";
@@ -49,15 +49,6 @@ function filesUnder(dir: string): string[] {
     .map((f) => join(dir, f))
     .filter((f) => statSync(f).isFile())
     .sort();
-}
-
-/** The host root sees this machine's KVM as a node would: /dev/kvm (same device numbers), /sys/module/kvm_*, /dev/vhost-vsock when there. */
-function mirrorKvmFacts(root: string): void {
-  mkdirSync(join(root, "dev"), { recursive: true });
-  const kvm = statSync("/dev/kvm", { throwIfNoEntry: false });
-  if (kvm?.isCharacterDevice()) execFileSync("mknod", ["-m", "0600", join(root, "dev/kvm"), "c", String(kvm.rdev >> 8), String(kvm.rdev & 0xff)]);
-  for (const m of ["kvm_pvm", "kvm_intel", "kvm_amd"]) if (existsSync(`/sys/module/${m}`)) mkdirSync(join(root, "sys/module", m), { recursive: true });
-  if (existsSync("/dev/vhost-vsock")) writeFileSync(join(root, "dev/vhost-vsock"), "");
 }
 
 describe("Kata payloads on containerd 2.x, pulled from the local registry", { concurrency: false }, () => {
