@@ -78,6 +78,11 @@ export class NodeAgent {
     return this.inventory.probe;
   }
 
+  /** A probe after a change already made: a failure keeps the earlier inventory and does not undo the change. */
+  private reprobe(): Promise<unknown> {
+    return this.probe().catch((e: Error) => this.o.log.warn({ err: e.message }, "re-probe after the change failed; status.probe stays as it was"));
+  }
+
   private socket(): string {
     const s = this.o.criSocket ?? this.inventory?.socket;
     if (!s) throw new Error("no CRI socket answered under the host root; pass --cri-socket");
@@ -229,7 +234,7 @@ export class NodeAgent {
       await this.recover();
       await this.probe(this.payloads.kataTarget(desired));
       const note = await this.payloads.installOnly(this.inventory!, payload);
-      await this.probe();
+      await this.reprobe();
       return note;
     } finally {
       this.lock.release();
@@ -358,7 +363,7 @@ export class NodeAgent {
     this.payloads.switched(desired, payloads);
     await this.payloads.collect();
     // status.probe says what is installed now (a Kata payload: installed, and whether it can run here).
-    await this.probe();
+    await this.reprobe();
     return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 
