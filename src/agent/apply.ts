@@ -3,7 +3,6 @@
 // commit, or restore the previous bytes, restart and report. A crash anywhere rolls back next start.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "pino";
 import type { DesiredHandler, Probe } from "../api/sandboxnode.js";
 import { CriClient, waitCriReady } from "./cri/client.js";
 import type { Engine } from "./engines/engine.js";
@@ -13,54 +12,19 @@ import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
-import { payloadShimUnsupported, probeHostDetailed, type HostInventory } from "./probe/probe.js";
-import { RuntimeRestartError, type Restarter } from "./restart.js";
+import { guestUntried, probeHostDetailed, type HostInventory } from "./probe/probe.js";
+import { RuntimeRestartError } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, removeEmptyDirs, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { gvisorPayloadFor, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
-import { PayloadSteps } from "./payload-steps.js";
+import { kataPayloadFor, PayloadStore } from "./payloads.js";
+import type { NodeAgentOptions } from "./agent-options.js";
+import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
 
-/** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
+export type { HandlerVerifier, NodeAgentOptions } from "./agent-options.js";
+/** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export type PhaseHook = (phase: "Verifying" | "RollingBack") => Promise<void>;
-
-export interface NodeAgentOptions {
-  hostRoot: string;
-  /** CRI socket as this process sees it (default: probed under hostRoot). */
-  criSocket?: string;
-  /** Binaries the agent ships (runsc, containerd-shim-runsc-v1), installed under /opt/sandbox-operator/bin. */
-  payloadDir?: string;
-  /** The default gVisor payload image (pinned by digest) the agent installs; SandboxConfig spec.payloads.gvisor overrides it. */
-  gvisorPayload?: string;
-  restarter: Restarter;
-  /** Prefix the runtime needs in front of host paths written into its configs ("" on a real host; the host root in tests). */
-  configPrefix?: string;
-  /** Extra runsc flags (runsc.toml [runsc_config]), e.g. { network: "none" } where netstack cannot run. */
-  runscFlags?: Record<string, string>;
-  /** Image the verification container runs (needs sh, uname, dmesg) unless desired.verification names one. */
-  verifyImage: string;
-  containerdBinary?: string;
-  /** containerd's config.toml to edit (host path); default: the one the containerd process runs with (probe). */
-  containerdConfig?: string;
-  /** Host process whose mount namespace host commands run in (`containerd config default` fallback); default 1. */
-  hostPid?: number;
-  kataDir?: string;
-  log: Logger;
-  /** How handlers are proven; default: sandboxes made directly through CRI (nodes without a kubelet). */
-  verifier?: HandlerVerifier;
-  /** Fault injection for crash tests only (test/node/fixtures/apply-once.ts): the process SIGKILLs itself at this step. */
-  fault?: string;
-}
-
-/** Proves handlers another way than raw CRI sandboxes: Pods through the kubelet (verify-pod.ts). */
-export interface HandlerVerifier {
-  readonly name: string;
-  /** handler "" = the runtime's default (a plain runc pod). */
-  verify(handler: string, image: VerifyImage): Promise<VerifyResult>;
-  /** Removes what a crashed run left; returns how many. */
-  cleanup(): Promise<number>;
-}
 
 const VERIFY_LOG_DIR = "/var/log/sandbox-operator/verify";
 const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
@@ -70,6 +34,7 @@ export class NodeAgent {
   private readonly lock: HostLock;
   readonly payloads: PayloadSteps;
   inventory?: HostInventory;
+  private probedKataDir?: string;
 
   constructor(readonly o: NodeAgentOptions) {
     this.state = new StateDir(o.hostRoot);
@@ -90,8 +55,15 @@ export class NodeAgent {
   private restartsOnChange = (path: string) => !path.startsWith(this.local(INSTALL_DIR) + "/");
   private runtimePath = (hostPath: string) => (this.o.configPrefix ? join(this.o.configPrefix, hostPath) : hostPath);
 
-  /** Probes the host; KVM's test guest boots only on the first probe of this process. */
-  async probe(): Promise<Probe> {
+  /**
+   * Probes the host, looking for Kata in `kata` (default: the Kata payload version in use; null: the
+   * host's --kata-dir). KVM's test guest boots once per Kata dir, and again once one has a QEMU to try.
+   */
+  async probe(kata: { dir: string; image: string } | null | undefined = this.payloads.currentKata()): Promise<Probe> {
+    const kataDir = kata?.dir ?? this.o.kataDir;
+    const prev = this.inventory?.probe.kvm;
+    const kvm = this.probedKataDir === kataDir && prev && !guestUntried(prev) ? prev : undefined;
+    this.probedKataDir = kataDir;
     this.inventory = await probeHostDetailed({
       hostRoot: this.o.hostRoot,
       criSocket: this.o.criSocket,
@@ -99,10 +71,16 @@ export class NodeAgent {
       configPrefix: this.o.configPrefix,
       payloadDir: this.o.payloadDir,
       gvisorPayload: this.o.gvisorPayload,
-      kataDir: this.o.kataDir,
-      kvm: this.inventory?.probe.kvm,
+      kataDir,
+      kataPayload: kata?.image,
+      kvm,
     });
     return this.inventory.probe;
+  }
+
+  /** A probe after a change already made: a failure keeps the earlier inventory and does not undo the change. */
+  private reprobe(): Promise<unknown> {
+    return this.probe().catch((e: Error) => this.o.log.warn({ err: e.message }, "re-probe after the change failed; status.probe stays as it was"));
   }
 
   private socket(): string {
@@ -156,9 +134,8 @@ export class NodeAgent {
   /** For the drift check (drift.ts): the files applying desired again would change, and the engine; nothing is written. */
   async pendingChanges(desired: Desired): Promise<{ changes: FileChange[]; engine: Engine }> {
     const fresh = this.inventory ?? (await this.probe(), this.inventory!);
-    // The layout apply used: the payload's version dir when one is installed (apply's own choice).
-    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
-    const inv = payload ? withPayloadLayout(fresh, payloadHostDir(payload.backend, payloadVersion(payload.image))) : fresh;
+    // The layout apply used: the payloads' version dirs (apply's own choice).
+    const inv = withPayloads(fresh, desiredPayloads(desired, fresh.probe.cri, this.o.gvisorPayload));
     const engine = this.engine(inv);
     return { changes: this.plan(desired, inv, engine, this.state.state()).filter(NodeAgent.differs), engine };
   }
@@ -249,6 +226,26 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * Nothing applied and no handler this node can run, but a Kata payload named: install just that, so
+   * the probe can tell whether Kata runs here (the controller then gives the node Kata handlers, or not).
+   * Returns what happened, for the status message. Nothing else is written; uninstall removes it.
+   */
+  async installKataPayload(desired: Desired): Promise<string> {
+    const payload = kataPayloadFor(desired);
+    if (!payload || this.state.state()) return "";
+    this.lock.acquire();
+    try {
+      await this.recover();
+      await this.probe(this.payloads.kataTarget(desired));
+      const note = await this.payloads.installOnly(this.inventory!, payload);
+      await this.reprobe();
+      return note;
+    } finally {
+      this.lock.release();
+    }
+  }
+
   /** Verifies handlers (Pods or CRI); a handler without a backend (the runtime's default, "") is only run, not checked for isolation. */
   private async verifyAll(handlers: ReadonlyArray<{ name: string; backend?: DesiredHandler["backend"] }>, hostKernel: string | undefined, spec?: Desired["verification"]): Promise<VerifyResult[]> {
     const image: VerifyImage = { ...spec, image: spec?.image ?? this.o.verifyImage };
@@ -308,14 +305,14 @@ export class NodeAgent {
 
   private async applyLocked(desired: Desired, onPhase: PhaseHook, started: number): Promise<Outcome> {
     await this.recover();
-    await this.probe();
+    // Kata where this desired state puts it: its payload's version, else the host's.
+    await this.probe(this.payloads.kataTarget(desired));
     const fresh = this.inventory!;
     if (fresh.probe.cri.kind === "unknown") return outcome(false, "Failed", "RuntimeNotFound", "no containerd or CRI-O found on the node (no CRI socket answered, no binary installed)", [], false, [], started);
     const engine = this.engine(fresh);
     const st = this.state.state();
-    // containerd 1.6 keeps host-installed gVisor (or --payload-dir): the payload's shim needs 1.7+.
-    const payload = payloadShimUnsupported(fresh.probe.cri) ? undefined : gvisorPayloadFor(desired, this.o.gvisorPayload);
-    const inv = payload ? await this.payloads.install(fresh, payload, started) : fresh;
+    const payloads = desiredPayloads(desired, fresh.probe.cri, this.o.gvisorPayload);
+    const inv = await this.payloads.install(fresh, payloads, started);
     if ("ok" in inv) return inv;
     let changes: FileChange[];
     try {
@@ -374,8 +371,10 @@ export class NodeAgent {
     this.state.saveState(nextState(st, desired, changes, results, (p) => this.state.backup(p)?.existed ?? true, j.dirs));
     this.state.end();
     // The runtime runs the new config now: older payload versions go once no sandbox uses them.
-    this.payloads.store.switched("gvisor", payload ? payloadVersion(payload.image) : undefined, desired.handlers.filter((h) => h.backend === "gvisor").map((h) => h.name));
+    this.payloads.switched(desired, payloads);
     await this.payloads.collect();
+    // status.probe says what is installed now (a Kata payload: installed, and whether it can run here).
+    await this.reprobe();
     return outcome(true, "Applied", "Verified", `${desired.handlers.length} handler(s) verified`, verifiedStatus(desired.handlers, results), restart, changes.map((c) => c.path), started);
   }
 

@@ -197,7 +197,7 @@ export class AgentLoop {
     }
     if (desired && this.failedHash === desired.hash && this.failedStatus) return this.report(obj, this.failedStatus);
     const hold = holdReason(desired, spec.proceed, !!pinned, applied);
-    if (hold || !desired) return this.report(obj, { ...base, phase: "Waiting", ...(hold ?? { reason: "WaitingForRollout", message: "" }) });
+    if (hold || !desired) return this.reportHold(obj, desired, hold, base, spec.proceed && !st);
     await this.report(obj, { ...base, phase: "Applying", reason: "Applying", message: `applying ${desired.hash}` });
     const outcome = await agent.apply(desired, async (phase) => {
       await this.report(obj, { ...base, phase, reason: phase === "Verifying" ? "Verifying" : "Applying", message: phase === "Verifying" ? `verifying ${desired.handlers.length} handler(s)` : "verification failed; restoring the previous files" }).catch((e: Error) =>
@@ -205,6 +205,15 @@ export class AgentLoop {
       );
     });
     return this.reportOutcome(obj, outcome, desired.hash);
+  }
+
+  /** Reports why the agent waits. A Kata-only config on a node with nothing applied gets its Kata payload first: then the probe says whether Kata runs here. */
+  private async reportHold(obj: Obj, desired: DesiredNode | undefined, hold: { reason: Reason; message: string } | undefined, base: Base, mayInstall: boolean): Promise<void> {
+    if (hold?.reason === "NoUsableBackend" && desired?.payloads?.kata && mayInstall) {
+      const note = await this.o.agent.installKataPayload(desired);
+      return this.report(obj, { ...base, probe: this.o.agent.inventory?.probe, phase: "Waiting", reason: hold.reason, message: note ? `${hold.message}; ${note}` : hold.message });
+    }
+    return this.report(obj, { ...base, phase: "Waiting", ...(hold ?? { reason: "WaitingForRollout", message: "" }) });
   }
 
   /** A due drift check, or an unresolved drift reported instead of Verified. True when it reported. */

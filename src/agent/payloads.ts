@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { SandboxNodeSpec } from "../api/sandboxnode.js";
 import type { HostInventory } from "./probe/probe.js";
-import { PAYLOAD_COPY_COMMAND, PAYLOAD_FILES, PAYLOAD_TARGET, PAYLOADS_HOST_DIR } from "../manifests/names.js";
+import { isPayloadData, PAYLOAD_COPY_COMMAND, PAYLOAD_FILES, PAYLOAD_TARGET, PAYLOADS_HOST_DIR } from "../manifests/names.js";
+import { isKata } from "../render/node/layout.js";
 import { CriError, type CriClient } from "./cri/client.js";
 import { atomicWrite, readOrNull, removeFile } from "./fsutil.js";
 import { parseCriLog } from "./verify.js";
@@ -40,7 +41,7 @@ export function payloadVersion(image: string): string {
 /** Host path of an installed version: /opt/sandbox-operator/<backend>/<digest hex>. */
 export const payloadHostDir = (backend: PayloadBackend, version: string) => `${PAYLOADS_HOST_DIR}/${backend}/${version}`;
 
-interface VersionRecord {
+export interface VersionRecord {
   backend: PayloadBackend;
   version: string;
   image: string;
@@ -89,12 +90,22 @@ export class PayloadStore {
     else atomicWrite(this.statePath, JSON.stringify(s, null, 2));
   }
 
-  /** Whether every file of the backend's payload is an executable file in the version dir. */
+  /** Whether every file of the backend's payload is a file in the version dir, executable unless it is data (Kata's kernel and image). */
   private complete(backend: PayloadBackend, dir: string): boolean {
     return PAYLOAD_FILES[backend].every((f) => {
       const st = statSync(join(dir, f), { throwIfNoEntry: false });
-      return !!st && st.isFile() && (st.mode & 0o111) !== 0;
+      return !!st && st.isFile() && (isPayloadData(f) || (st.mode & 0o111) !== 0);
     });
+  }
+
+  /** Whether a version dir (host path) is on disk. */
+  has(hostDir: string): boolean {
+    return existsSync(this.local(hostDir));
+  }
+
+  /** The version the runtime config points at (since its restart), if any. */
+  current(backend: PayloadBackend): VersionRecord | undefined {
+    return this.state().versions.find((v) => v.backend === backend && v.currentSince && !v.retiredAt);
   }
 
   /** Installs the version (idempotent: a complete version dir is kept as it is); returns its host dir. */
@@ -296,8 +307,22 @@ export function gvisorPayloadFor(desired: NonNullable<SandboxNodeSpec["desired"]
   return agentDefault ? { backend: "gvisor", image: agentDefault } : undefined;
 }
 
-/** The inventory with gVisor's binaries taken from an installed version dir (host path) instead of the host or --payload-dir. */
-export function withPayloadLayout(inv: HostInventory, hostDir: string): HostInventory {
+/** The Kata payload this desired state installs: spec.payloads.kata (the controller sends it only while a Kata backend is allowed); no default. */
+export function kataPayloadFor(desired: NonNullable<SandboxNodeSpec["desired"]>): PayloadSpec | undefined {
+  const p = desired.payloads?.kata;
+  return p ? { backend: "kata", image: p.image, ...(p.imagePullPolicy ? { imagePullPolicy: p.imagePullPolicy } : {}) } : undefined;
+}
+
+/** Handler names of desired whose sandboxes run on this backend's payload. */
+export const handlersOf = (desired: NonNullable<SandboxNodeSpec["desired"]>, backend: PayloadBackend) =>
+  desired.handlers.filter((h) => (backend === "kata" ? isKata(h.backend) : h.backend === backend)).map((h) => h.name);
+
+/**
+ * The inventory with a backend's files taken from an installed version dir (host path): gVisor's
+ * two binaries instead of the host's or --payload-dir's; for Kata the dir is the whole /opt/kata tree.
+ */
+export function withPayloadLayout(inv: HostInventory, backend: PayloadBackend, hostDir: string): HostInventory {
+  if (backend === "kata") return { ...inv, layout: { ...inv.layout, kataDir: hostDir, kataShim: `${hostDir}/${PAYLOAD_FILES.kata[0]}` } };
   return { ...inv, shipsGvisor: false, layout: { ...inv.layout, runsc: `${hostDir}/runsc`, gvisorShim: `${hostDir}/containerd-shim-runsc-v1` } };
 }
 

@@ -76,10 +76,17 @@ export const PayloadImage = Type.Object({
 });
 export type PayloadImage = Static<typeof PayloadImage>;
 
-/** Per backend, the payload to install; a backend left out uses the agent's default (gVisor: the payload image built with the operator). */
+/** Per backend, the payload to install; a backend left out uses the agent's default (gVisor: the payload image built with the operator; Kata: none). */
 export const Payloads = Type.Object(
-  { gvisor: Type.Optional(PayloadImage) },
-  { description: "Runtime payloads the agent installs, per backend (gvisor today; kata later). Default: the gVisor payload image built and pinned with the operator." },
+  {
+    gvisor: Type.Optional(PayloadImage),
+    kata: Type.Optional(
+      Type.Object(PayloadImage.properties, {
+        description: "Kata Containers payload: an image whose /payload/ holds kata-deploy's /opt/kata tree (bin/containerd-shim-kata-v2, the hypervisors, share/kata-containers/ kernel and image). Installed on every selected node while a Kata runtime is allowed; one payload serves kata-qemu, kata-clh and kata-fc. No default.",
+      }),
+    ),
+  },
+  { description: "Runtime payloads the agent installs, per backend. Default: the gVisor payload image built and pinned with the operator; no Kata payload (Kata is then used where it is installed under /opt/kata)." },
 );
 export type Payloads = Static<typeof Payloads>;
 

@@ -55,8 +55,16 @@ export const AGENT_PAYLOAD_DIR = "/opt/sandbox-operator/payload";
 export const PAYLOAD_ROOT = "/payload";
 export const PAYLOAD_TARGET = "/target";
 export const PAYLOAD_COPY_COMMAND = ["/bin/busybox", "cp", "-a", `${PAYLOAD_ROOT}/.`, `${PAYLOAD_TARGET}/`];
-/** What each backend's payload must hold (Kata's is for later; the shape stays per backend). */
-export const PAYLOAD_FILES = { gvisor: ["runsc", "containerd-shim-runsc-v1"] } as const;
+/**
+ * What each backend's payload must hold under PAYLOAD_ROOT. Kata's is kata-deploy's /opt/kata tree:
+ * its shim, and the guest kernel and image every Kata hypervisor boots (hypervisors are per backend, optional).
+ */
+export const PAYLOAD_FILES = {
+  gvisor: ["runsc", "containerd-shim-runsc-v1"],
+  kata: ["bin/containerd-shim-kata-v2", "share/kata-containers/vmlinux.container", "share/kata-containers/kata-containers.img"],
+} as const;
+/** Payload files that are data, not programs (no execute bit needed): the guest kernel and image. */
+export const isPayloadData = (file: string) => file.startsWith("share/");
 /** On the host: one directory per installed payload version, <dir>/<backend>/<digest hex>. */
 export const PAYLOADS_HOST_DIR = "/opt/sandbox-operator";
 

@@ -28,7 +28,7 @@ export function desiredInputs(spec: Inputs): DesiredInputs {
     ...(spec.allowedSandboxAnnotations?.length ? { allowedSandboxAnnotations: [...spec.allowedSandboxAnnotations].sort() } : {}),
     logLevel: spec.logLevel ?? "info",
     ...verificationOf(spec.verification),
-    ...payloadsOf(spec.payloads),
+    ...payloadsOf(spec.payloads, spec.runtimes.allowed),
   };
 }
 
@@ -75,10 +75,18 @@ function verificationOf(v: SandboxConfigSpec["verification"]): Pick<DesiredNode,
   };
 }
 
-/** `{ payloads }` with only the backends set, or `{}`: a config without payloads keeps its hash. */
-function payloadsOf(p: SandboxConfigSpec["payloads"]): Pick<DesiredNode, "payloads"> {
-  if (!p?.gvisor) return {};
-  return { payloads: { gvisor: { image: p.gvisor.image, ...(p.gvisor.imagePullPolicy ? { imagePullPolicy: p.gvisor.imagePullPolicy } : {}) } } };
+type PayloadImage = NonNullable<NonNullable<SandboxConfigSpec["payloads"]>["gvisor"]>;
+const payloadOf = (p: PayloadImage): PayloadImage => ({ image: p.image, ...(p.imagePullPolicy ? { imagePullPolicy: p.imagePullPolicy } : {}) });
+
+/**
+ * `{ payloads }` with only the backends set, or `{}`: a config without payloads keeps its hash. The
+ * Kata payload goes to every node while a Kata backend is allowed, whether or not Kata runs there:
+ * a node learns whether guests run only once Kata is installed (docs/payloads.md).
+ */
+function payloadsOf(p: SandboxConfigSpec["payloads"], allowed: readonly Backend[]): Pick<DesiredNode, "payloads"> {
+  const kata = p?.kata && allowed.some((b) => b !== "gvisor") ? p.kata : undefined;
+  if (!p?.gvisor && !kata) return {};
+  return { payloads: { ...(p?.gvisor ? { gvisor: payloadOf(p.gvisor) } : {}), ...(kata ? { kata: payloadOf(kata) } : {}) } };
 }
 
 /** Stable JSON (sorted keys) so the hash depends on content only. */
@@ -103,7 +111,7 @@ export function desiredNode(spec: Inputs, probe: Probe): DesiredNode {
     logLevel: spec.logLevel ?? "info",
     // Only when set: a node's hash (and so whether it re-applies) stays as it was for configs without it.
     ...verificationOf(spec.verification),
-    ...payloadsOf(spec.payloads),
+    ...payloadsOf(spec.payloads, spec.runtimes.allowed),
   };
   return { hash: desiredHash(body), ...body };
 }

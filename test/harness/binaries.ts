@@ -45,13 +45,10 @@ const KATA_CHECK_VERSION = `4.1.0-7c6ba40-${createHash("sha256")
   .digest("hex")
   .slice(0, 12)}`;
 
-/**
- * kata-check (test/harness/kata-check/main.go): extracted fixture tree, `make` for the one generated
- * Go file the loader needs, our two files copied in, then an offline build against its vendor/.
- */
-async function buildKataCheck(out: string): Promise<void> {
-  if (!existsSync(KATA_FIXTURE)) throw new Error(`kata-check needs Kata's runtime source at ${KATA_FIXTURE} (see its README); it is missing`);
-  const tree = join(CACHE_DIR, "src", `kata-runtime-4.1.0-7c6ba40-${process.pid}`);
+/** Extracts the Kata fixture tree, generates the one Go file its packages need, runs `body` in src/runtime, removes the tree. */
+async function inKataTree(what: string, body: (runtime: string, env: NodeJS.ProcessEnv) => Promise<void>): Promise<void> {
+  if (!existsSync(KATA_FIXTURE)) throw new Error(`${what} needs Kata's runtime source at ${KATA_FIXTURE} (see its README); it is missing`);
+  const tree = join(CACHE_DIR, "src", `kata-runtime-4.1.0-7c6ba40-${what}-${process.pid}`);
   rmSync(tree, { recursive: true, force: true });
   mkdirSync(tree, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...goEnv(), GOPROXY: "off", GOFLAGS: "-mod=vendor -buildvcs=false", CGO_ENABLED: "0" };
@@ -59,13 +56,27 @@ async function buildKataCheck(out: string): Promise<void> {
   try {
     await runWithProgress("extract Kata 4.1.0 runtime source", "tar", ["-xzf", KATA_FIXTURE, "-C", tree], { cwd: tree, env });
     await runWithProgress("make pkg/katautils/config-settings.go", "make", ["pkg/katautils/config-settings.go", "SKIP_GO_VERSION_CHECK=1"], { cwd: runtime, env });
+    await body(runtime, env);
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
+}
+
+/** kata-check (test/harness/kata-check/main.go): our two files copied into the fixture tree, then an offline build against its vendor/. */
+async function buildKataCheck(out: string): Promise<void> {
+  await inKataTree("kata-check", async (runtime, env) => {
     mkdirSync(join(runtime, "cmd", "sandbox-operator-kata-check"));
     copyFileSync(join(HERE, "kata-check", "main.go"), join(runtime, "cmd", "sandbox-operator-kata-check", "main.go"));
     copyFileSync(join(HERE, "kata-check", "katautils-additions.go.txt"), join(runtime, "pkg", "katautils", "zz_sandbox_operator.go"));
     await runWithProgress("go build kata-check (Kata 4.1.0 loader; ~7 min cold on 2 cores)", "go", ["build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/sandbox-operator-kata-check"], { cwd: runtime, env });
-  } finally {
-    rmSync(tree, { recursive: true, force: true });
-  }
+  });
+}
+
+/** Kata's real containerd shim, unchanged, as its Makefile builds it (static, CGO off): the test Kata payload carries it. */
+async function buildKataShim(out: string): Promise<void> {
+  await inKataTree("kata-shim", async (runtime, env) => {
+    await runWithProgress("go build containerd-shim-kata-v2 (Kata 4.1.0; several minutes cold on 2 cores)", "go", ["build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/containerd-shim-kata-v2"], { cwd: runtime, env });
+  });
 }
 
 function k8sLdflags(): string {
@@ -117,6 +128,8 @@ export const COMPONENTS: Record<string, Component> = {
   },
   // Our Kata configuration checker, built against Kata's own loader (test/harness/kata-check.ts runs it).
   "kata-check": { version: KATA_CHECK_VERSION, moduleDir: "kata-check", pkg: "", build: buildKataCheck },
+  // Kata's shim from the same source, for the test Kata payload image (test/harness/kata-payload.ts); never shipped.
+  "containerd-shim-kata-v2": { version: "4.1.0-7c6ba40", moduleDir: "kata-check", pkg: "", build: buildKataShim },
 };
 
 export function goEnv(): NodeJS.ProcessEnv {

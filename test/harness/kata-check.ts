@@ -72,6 +72,8 @@ export function kataStandIns(layout: Layout, arch: "amd64" | "arm64" = "amd64"):
 export interface KataCheckOptions {
   /** Absolute paths that must exist for the loader (kataStandIns(layout)). */
   standIns: readonly string[];
+  /** Absolute paths of real files on this machine (an installed payload's), copied in at the same paths instead of stand-ins. */
+  real?: readonly string[];
   /** Pod annotations to send one at a time through oci.SandboxConfig. */
   annotations?: readonly { key: string; value: string }[];
 }
@@ -90,9 +92,13 @@ async function inChroot<T>(file: { path: string; content: string }, opts: KataCh
       writeFileSync(join(root, p), "stand-in for kata-check\n");
       chmodSync(join(root, p), 0o755);
     }
+    for (const p of opts.real ?? []) {
+      mkdirSync(join(root, dirname(p)), { recursive: true });
+      copyFileSync(p, join(root, p));
+    }
     mkdirSync(join(root, "proc"));
     writeFileSync(join(root, "proc", "cpuinfo"), readFileSync("/proc/cpuinfo"));
-    mkdirSync(join(root, "tmp"));
+    mkdirSync(join(root, "tmp"), { recursive: true });
     mkdirSync(join(root, dirname(file.path)), { recursive: true });
     writeFileSync(join(root, file.path), file.content);
     try {

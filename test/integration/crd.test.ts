@@ -117,6 +117,8 @@ describe("SandboxConfig CRD on a real apiserver", () => {
     ["a kernel parameter with a NUL byte", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", kernelParams: ["quiet\u0000init=/bin/sh"] }] }, /spec\.variants\[0\]\.kernelParams\[0\]: Invalid value: "quiet\\x00init=\/bin\/sh"/],
     ["a kernel parameter with a non-ASCII space", { ...valid(), variants: [{ name: "v1", backend: "kata-qemu", kernelParams: ["a\u00a0b"] }] }, /spec\.variants\[0\]\.kernelParams\[0\]: Invalid value: "a\\u00a0b"/],
     ["maxUnavailable 0, echoed", { ...valid(), rollout: { maxUnavailable: 0 } }, /spec\.rollout\.maxUnavailable: .*: 0 is not an integer >= 1 or a percentage from 1% to 100%/],
+    ["a Kata payload by tag, not digest", { ...valid(), payloads: { kata: { image: "mirror.example:5000/sandbox-operator-kata:3.99.0" } } }, /spec\.payloads\.kata\.image: Invalid value: "mirror\.example:5000\/sandbox-operator-kata:3\.99\.0"/],
+    ["a Kata payload without an image", { ...valid(), payloads: { kata: { imagePullPolicy: "Never" } } }, /spec\.payloads\.kata\.image: Required value/],
     ["maxUnavailable \"150%\", echoed", { ...valid(), rollout: { maxUnavailable: "150%" } }, /spec\.rollout\.maxUnavailable: .*: "150%" is not an integer >= 1 or a percentage/],
   ];
 

@@ -21,8 +21,10 @@ export interface ProbeOptions {
   payloadDir?: string;
   /** The gVisor payload image the agent installs on apply (docs/payloads.md): gVisor counts as installable. */
   gvisorPayload?: string;
-  /** Kata's prefix on the host (default /opt/kata). */
+  /** Kata's prefix on the host (default /opt/kata; the agent passes an installed Kata payload's version dir). */
   kataDir?: string;
+  /** The Kata payload image kataDir was installed from (docs/payloads.md), for the messages. */
+  kataPayload?: string;
   /** How long a test guest may take to print its first console line. */
   guestTimeoutMs?: number;
   /** A KVM result from an earlier probe: booting a test guest again on every re-probe is wasteful. */
@@ -145,6 +147,10 @@ function guestBoots(qemu: string, kernel: string, timeoutMs: number): Promise<{ 
   });
 }
 
+const NO_GUEST_TO_TRY = "/dev/kvm opens, but no Kata QEMU and guest kernel under";
+/** A KVM result that tried no guest (no Kata QEMU yet): a later probe, after a Kata payload is installed, must try again. */
+export const guestUntried = (kvm: Probe["kvm"]) => kvm.device && !kvm.guestsRun && !!kvm.message?.startsWith(NO_GUEST_TO_TRY);
+
 async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]> {
   const dev = under(o.hostRoot, "/dev/kvm");
   let device = false;
@@ -170,7 +176,7 @@ async function probeKvm(o: ProbeOptions, kataDir: string): Promise<Probe["kvm"]>
   const qemu = findBinary(o.hostRoot, [`${kataDir}/bin/qemu-system-x86_64`, `${kataDir}/bin/qemu-system-aarch64`]);
   const kernel = `${kataDir}/share/kata-containers/vmlinux.container`;
   if (!qemu || !existsSync(under(o.hostRoot, kernel))) {
-    return { device, guestsRun: false, nested, ...known, message: `/dev/kvm opens, but no Kata QEMU and guest kernel under ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
+    return { device, guestsRun: false, nested, ...known, message: `${NO_GUEST_TO_TRY} ${kataDir} to prove a guest runs; install Kata Containers to use Kata` };
   }
   const r = await guestBoots(under(o.hostRoot, qemu), under(o.hostRoot, kernel), o.guestTimeoutMs ?? 15_000);
   return { device, guestsRun: r.ok, nested, ...known, message: r.message };
@@ -220,11 +226,13 @@ function probeKata(o: ProbeOptions, kataDir: string, kvm: Probe["kvm"], vhostVso
     const missing = [!kataShim && "containerd-shim-kata-v2", !hv && HYPERVISOR_BIN[b]![0], !guestAssets && "guest kernel/image"].filter(Boolean).join(", ");
     const blockers = kataBlockers(b, { kvmModule: kvm.module, vhostVsock });
     const why = blockers.join("; ");
+    const fix = o.kataPayload ? `the Kata payload ${o.kataPayload} lacks it (docs/payloads.md says what a Kata payload holds)` : "install Kata Containers (kata-deploy layout), or name a Kata payload in SandboxConfig spec.payloads.kata";
+    const where = o.kataPayload ? `installed from the Kata payload ${o.kataPayload} at ${kataDir}` : "installed";
     let message: string;
-    if (!installed) message = `${missing} missing under ${kataDir}; install Kata Containers (kata-deploy layout)${why ? `; even then Kata cannot run here: ${why}` : ""}`;
-    else if (why) message = `installed, but Kata cannot run here: ${why}`;
-    else if (kvm.guestsRun) message = "installed; KVM guests run";
-    else message = `installed, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
+    if (!installed) message = `${missing} missing under ${kataDir}; ${fix}${why ? `; even then Kata cannot run here: ${why}` : ""}`;
+    else if (why) message = `${where}, but Kata cannot run here: ${why}`;
+    else if (kvm.guestsRun) message = `${where}; KVM guests run`;
+    else message = `${where}, but KVM guests do not run here: ${kvm.message ?? ""}`.trim();
     probes.push({ backend: b, installed, usable: installed && kvm.guestsRun && blockers.length === 0, message });
   }
   return { probes, layout: kataShim ? { ...layout, kataShim } : layout };
