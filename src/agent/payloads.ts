@@ -11,6 +11,7 @@ import { isPayloadData, PAYLOAD_COPY_COMMAND, PAYLOAD_FILES, PAYLOAD_TARGET, PAY
 import { isKata } from "../render/node/layout.js";
 import { CriError, type CriClient } from "./cri/client.js";
 import { atomicWrite, readOrNull, removeFile } from "./fsutil.js";
+import { removeEmptyDirs } from "./txn.js";
 import { parseCriLog } from "./verify.js";
 
 export type PayloadBackend = keyof typeof PAYLOAD_FILES;
@@ -288,6 +289,8 @@ export class PayloadStore {
       removed.push(dir);
     }
     if (removed.length || keep.length !== s.versions.length || s.versions.some((v) => v.retiredAt === now)) this.save({ ...s, versions: keep });
+    // The backend's directory and ours under /opt go with their last version (nothing of ours is left empty).
+    if (removed.length) removeEmptyDirs([...new Set(s.versions.map((v) => this.local(`${PAYLOADS_HOST_DIR}/${v.backend}`))), this.local(PAYLOADS_HOST_DIR)]);
     if (removed.length) this.o.log.info({ removed }, "removed payload versions no sandbox uses");
     if (inUse.length) this.o.log.info({ inUse }, "keeping retired payload versions while sandboxes use them");
     return { removed, inUse };

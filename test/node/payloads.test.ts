@@ -139,6 +139,7 @@ describe("gVisor payloads on containerd 2.x, pulled from the local registry", { 
     assert.equal(second.ok, true, second.message);
     assert.equal(existsSync(version(v2)), false);
     assert.deepEqual(gvisorDirs(), ["installed-by-hand"], "only what the agent installed is gone");
+    assert.deepEqual(readdirSync(join(root, "opt/sandbox-operator")), ["gvisor"], "no directory of ours left beside the one holding the admin's (the cluster tier checks /opt/sandbox-operator itself goes)");
   });
 
   it("a payload image without the gVisor files fails as PayloadInstallFailed, naming the image; nothing is written", async () => {
