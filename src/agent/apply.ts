@@ -440,9 +440,10 @@ export class NodeAgent {
     for (const e of st.edited) this.state.dropBackup(e.path);
     this.state.saveState(null);
     this.state.end();
+    // Our emptied directories first, so that the last payload version can take /opt/sandbox-operator with it.
+    removeEmptyDirs([...(st.dirs ?? []), this.local(VERIFY_LOG_DIR), this.local("/var/log/sandbox-operator")]);
     // Config first, restart, then the files: a version goes only once no sandbox runs on it.
     const inUse = await this.payloads.afterRevert(started);
-    removeEmptyDirs([...(st.dirs ?? []), this.local(VERIFY_LOG_DIR), this.local("/var/log/sandbox-operator")]);
     if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);

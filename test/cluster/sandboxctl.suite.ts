@@ -4,7 +4,7 @@
 // from it; `sandboxctl uninstall` restores the node.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { before, describe, it } from "node:test";
@@ -71,7 +71,8 @@ export function sandboxctlSuite(cluster: ClusterHandle): void {
       assert.match(out, /sandbox-operator is uninstalled/, out);
       assert.ok(readFileSync(c.node.hostPath(CONFIG)).equals(configBefore), "config.toml byte-identical");
       for (const f of installed(payload.digest)) assert.equal(existsSync(c.node.hostPath(f)), false, `${f} removed`);
-      assert.equal(existsSync(c.node.hostPath("/opt/sandbox-operator")), false, "nothing of ours left under /opt (no empty directories either)");
+      const left = existsSync(c.node.hostPath("/opt/sandbox-operator")) ? readdirSync(c.node.hostPath("/opt/sandbox-operator"), { recursive: true }) : [];
+      assert.equal(existsSync(c.node.hostPath("/opt/sandbox-operator")), false, `nothing of ours left under /opt (no empty directories either); left: /opt/sandbox-operator/{${left.join(",")}}`);
       await c.kubectl(["wait", "--for=delete", `namespace/${NAMESPACE}`, "--timeout=120s"], { timeoutMs: 130_000 }).catch(() => undefined);
       assert.equal((await c.kubectl(["get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"])).trim(), "", "namespace gone");
       const labels = (await getJson<{ metadata: { labels: Record<string, string> } }>(c, "node", c.nodeName)).metadata.labels;

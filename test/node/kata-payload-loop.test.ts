@@ -117,6 +117,7 @@ describe("agent process, Kata-only config where Kata cannot run: the payload is 
     }, 90_000).catch((e: Error) => assert.fail(`${e.message}\nagent log:\n${agentLog}`));
     assert.equal(cond(o, "Ready")?.reason, "Reverted");
     assert.equal(existsSync(kataDir()), false, "the Kata payload's directory goes with its last version");
+    assert.equal(existsSync(join(root, "opt/sandbox-operator")), false, "nothing of ours is left under /opt, empty directories included");
     assert.equal(existsSync(join(root, CONTAINERD_DROPIN)), false);
   });
 });

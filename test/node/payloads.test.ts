@@ -122,6 +122,18 @@ describe("gVisor payloads on containerd 2.x, pulled from the local registry", { 
     assert.deepEqual(gvisorDirs(), [payloadVersion(v2), "installed-by-hand"]);
   });
 
+  it("operator upgrades (a new agent whose default payload is another digest, no payload in the SandboxConfig), twice in a row: each switches and leaves exactly one version", async () => {
+    for (const [i, ref] of [v1, v2].entries()) {
+      const upgraded = agentFor(c, root, undefined, { gvisorPayload: ref });
+      const out = await upgraded.apply(desired(`aaaa00000000001${i}`));
+      assert.equal(out.ok, true, out.message);
+      for (const h of out.handlers) assert.match(h.kernel ?? "", /gVisor/, `${h.name}: ${h.message}`);
+      assert.match(runscToml(), new RegExp(`${payloadVersion(ref)}/runsc`));
+      assert.deepEqual(gvisorDirs(), [payloadVersion(ref), "installed-by-hand"].sort(), "the previous version went at once: no sandbox ran on it");
+      assert.deepEqual(upgraded.payloads.store.state().versions.map((v) => v.version), [payloadVersion(ref)]);
+    }
+  });
+
   it("uninstall reverts the config first, keeps the version a running pod uses, then removes every version it installed and nothing else", async () => {
     const agent = agentFor(c, root, undefined, { gvisorPayload: v1 });
     const pod = await longRunningPod(cri, root, "during-uninstall", "gvisor");
