@@ -2,14 +2,14 @@
 // restart only if a runtime config changed -> wait for CRI -> verify every handler through CRI ->
 // commit, or restore the previous bytes, restart and report. A crash anywhere rolls back next start.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import type { DesiredHandler, Probe } from "../api/sandboxnode.js";
 import { CriClient, waitCriReady } from "./cri/client.js";
 import type { Engine } from "./engines/engine.js";
 import { ContainerdEngine } from "./engines/containerd/engine.js";
 import { CrioEngine } from "./engines/crio/engine.js";
-import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
+import { atomicWrite, readOrNull, removeEmptyDirsUp, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
@@ -18,7 +18,7 @@ import { RuntimeRestartError, type Restarter } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { gvisorPayloadFor, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
+import { gvisorPayloadFor, PAYLOAD_LOG_DIR, payloadHostDir, payloadVersion, PayloadStore, withPayloadLayout } from "./payloads.js";
 import { PayloadSteps } from "./payload-steps.js";
 
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
@@ -62,7 +62,8 @@ export interface HandlerVerifier {
   cleanup(): Promise<number>;
 }
 
-const VERIFY_LOG_DIR = "/var/log/sandbox-operator/verify";
+const LOG_ROOT = "/var/log/sandbox-operator";
+const VERIFY_LOG_DIR = `${LOG_ROOT}/verify`;
 const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
 
 export class NodeAgent {
@@ -432,6 +433,10 @@ export class NodeAgent {
     this.state.end();
     // Config first, restart, then the files: a version goes only once no sandbox runs on it.
     const inUse = await this.payloads.afterRevert(started);
+    // The directories this revert left empty (those of our files, the payload versions', our logs); anyone else's stay, and so does our state dir.
+    const emptied = [...st.owned.map((p) => dirname(p)), this.local(`${INSTALL_DIR}/gvisor`)];
+    for (const d of emptied) removeEmptyDirsUp(d, this.local(INSTALL_DIR));
+    for (const d of [VERIFY_LOG_DIR, PAYLOAD_LOG_DIR]) removeEmptyDirsUp(this.local(d), this.local(LOG_ROOT));
     if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);
