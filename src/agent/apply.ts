@@ -433,8 +433,10 @@ export class NodeAgent {
     this.state.end();
     // Config first, restart, then the files: a version goes only once no sandbox runs on it.
     const inUse = await this.payloads.afterRevert(started);
-    // The directories this revert left empty (those of our files, the payload versions', our logs); anyone else's stay, and so does our state dir.
-    const emptied = [...st.owned.map((p) => dirname(p)), this.local(`${INSTALL_DIR}/gvisor`)];
+    // Directories left empty: those of our files and our layout's (a rolled-back apply may have made
+    // etc/kata/ and taken only its file back out), payload versions', our logs. Anyone else's
+    // stay, and so does our state dir.
+    const emptied = [...st.owned.map((p) => dirname(p)), ...["etc/kata", "bin", "gvisor"].map((d) => this.local(`${INSTALL_DIR}/${d}`))];
     for (const d of emptied) removeEmptyDirsUp(d, this.local(INSTALL_DIR));
     for (const d of [VERIFY_LOG_DIR, PAYLOAD_LOG_DIR]) removeEmptyDirsUp(this.local(d), this.local(LOG_ROOT));
     if (inUse) return inUse;

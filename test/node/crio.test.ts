@@ -114,6 +114,24 @@ describe("CRI-O + runc + gVisor (drop-in in crio.conf.d)", { concurrency: false 
     assert.ok(readFileSync(join(root, CRIO_DROPIN)).equals(bytes));
   });
 
+  it("a handler CRI-O cannot load (Kata shim missing): CRI-O ignores it, VerificationFailed with CRI-O's error, drop-in rolled back and CRI-O restarted on it, gVisor keeps working", async () => {
+    const dropIn = join(root, CRIO_DROPIN);
+    const before = readFileSync(dropIn);
+    const restarts = c.restarts();
+    const out = await agentFor(c, root, payload).apply({ hash: "c410000000000002", handlers: [...desired.handlers, { name: "kata", backend: "kata-qemu" }] });
+    assert.equal(out.ok, false);
+    assert.equal(out.reason, "VerificationFailed", out.message);
+    assert.match(out.message, /handler kata: CRI RunPodSandbox: UNKNOWN: failed to find runtime handler kata from runtime list/);
+    assert.match(c.log(), /Runtime handler \\"kata\\" is being ignored due to: invalid runtime_path for runtime 'kata'/);
+    assert.ok(readFileSync(dropIn).equals(before));
+    assert.equal(existsSync(join(root, "opt/sandbox-operator/etc/kata/configuration-kata.toml")), false, "the Kata file of the failed apply is gone");
+    assert.equal(c.restarts(), restarts + 2, "restarted on the new files, then on the restored ones");
+    const cri = c.cri();
+    const g = await verifyHandler({ cri, handler: "gvisor", image: TEST_IMAGE, logDir: logs() });
+    assert.equal(g.ok, true, g.message);
+    cri.close();
+  });
+
   it("revert: drop-in gone, host root as before (no file or empty directory of ours left), CRI-O restarted and serving plain pods, gvisor unknown", async () => {
     const before = c.restarts();
     const out = await agentFor(c, root, payload).revert();
