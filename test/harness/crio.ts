@@ -1,7 +1,7 @@
 // Starts a private CRI-O (own storage root, runroot, socket, config dir under a host root; Debian's
 // conmon and runc) for node tests, with images from a loopback registry, restartable by a script.
 import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,6 +18,13 @@ export const CRIO_PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 /** Where CRI-O packages (1.30 and later) put their base config: a drop-in, no crio.conf. */
 export const CRIO_BASE_DROPIN = "/etc/crio/crio.conf.d/10-crio.conf";
 const DEBIAN_BINARIES = ["/usr/bin/conmon", "/usr/sbin/runc"];
+/**
+ * Where CRI-O keeps the IO fifos of our gVisor handlers: under their runtime_root, which the drop-in
+ * names as a host path (/run/runsc), outside this test's dir. CRI-O leaves some behind; stop() removes
+ * the ones this CRI-O made.
+ */
+const GVISOR_FIFO_DIR = "/run/runsc/crio/fifo/io";
+const entries = (d: string) => (existsSync(d) ? readdirSync(d) : []);
 
 /**
  * The base config: what a CRI-O package ships (runc as the default runtime — Debian's crun 1.8.1
@@ -134,6 +141,7 @@ export async function startCrio(opts: CrioOptions): Promise<Crio> {
   writeFileSync(join(opts.hostRoot, CRIO_BASE_DROPIN), crioBaseConfig(dir, socket, pinns));
   writeFileSync(join(dir, "policy.json"), JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   mkdirSync(join(dir, "registries.conf.d"));
+  const fifosBefore = new Set(entries(GVISOR_FIFO_DIR));
   const registry = await startRegistry();
   writeFileSync(join(dir, "registries.conf"), registriesConf(registry));
   const path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(":");
@@ -182,6 +190,7 @@ while [ -e /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null; do sleep
       await removePodSandboxes(socket, 10_000);
       await run(stopScript).catch(() => undefined);
       killTree(dir);
+      for (const e of entries(GVISOR_FIFO_DIR)) if (!fifosBefore.has(e)) rmSync(join(GVISOR_FIFO_DIR, e), { recursive: true, force: true });
       await registry.stop();
       rmSync(dir, { recursive: true, force: true });
     },
