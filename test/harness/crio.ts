@@ -19,12 +19,13 @@ export const CRIO_PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 export const CRIO_BASE_DROPIN = "/etc/crio/crio.conf.d/10-crio.conf";
 const DEBIAN_BINARIES = ["/usr/bin/conmon", "/usr/sbin/runc"];
 /**
- * Where CRI-O keeps the IO fifos of our gVisor handlers: under their runtime_root, which the drop-in
- * names as a host path (/run/runsc), outside this test's dir. CRI-O leaves some behind; stop() removes
- * the ones this CRI-O made.
+ * Host paths outside this test's dir that our gVisor handlers make CRI-O and runsc write: the IO
+ * fifos under the handlers' runtime_root (/run/runsc), which CRI-O leaves some of, and the shim's
+ * runsc root for CRI-O's namespace ("default"), where runsc bind-mounts a null-netns once.
+ * stop() removes what appeared there while this CRI-O ran.
  */
-const GVISOR_FIFO_DIR = "/run/runsc/crio/fifo/io";
-const entries = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+const GVISOR_HOST_DIRS = ["/run/runsc/crio/fifo/io", "/run/containerd/runsc/default"];
+const entries = (d: string) => (existsSync(d) ? readdirSync(d).map((e) => join(d, e)) : []);
 
 /**
  * The base config: what a CRI-O package ships (runc as the default runtime — Debian's crun 1.8.1
@@ -141,7 +142,7 @@ export async function startCrio(opts: CrioOptions): Promise<Crio> {
   writeFileSync(join(opts.hostRoot, CRIO_BASE_DROPIN), crioBaseConfig(dir, socket, pinns));
   writeFileSync(join(dir, "policy.json"), JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   mkdirSync(join(dir, "registries.conf.d"));
-  const fifosBefore = new Set(entries(GVISOR_FIFO_DIR));
+  const hostBefore = new Set(GVISOR_HOST_DIRS.flatMap(entries));
   const registry = await startRegistry();
   writeFileSync(join(dir, "registries.conf"), registriesConf(registry));
   const path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(":");
@@ -190,7 +191,10 @@ while [ -e /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null; do sleep
       await removePodSandboxes(socket, 10_000);
       await run(stopScript).catch(() => undefined);
       killTree(dir);
-      for (const e of entries(GVISOR_FIFO_DIR)) if (!fifosBefore.has(e)) rmSync(join(GVISOR_FIFO_DIR, e), { recursive: true, force: true });
+      for (const p of GVISOR_HOST_DIRS.flatMap(entries).filter((p) => !hostBefore.has(p))) {
+        if (readFileSync("/proc/self/mountinfo", "utf8").includes(` ${p} `)) execFileSync("umount", [p]);
+        rmSync(p, { recursive: true, force: true });
+      }
       await registry.stop();
       rmSync(dir, { recursive: true, force: true });
     },
