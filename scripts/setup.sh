@@ -11,7 +11,9 @@ if [ "${1:-}" = demo ] && [ "$(id -u)" != 0 ]; then
 fi
 
 # debootstrap: the cluster tier builds its node rootfs with it (test/harness/node-rootfs.ts).
-DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux debootstrap)
+# conmon: CRI-O's monitor in the node tier; gcc, libc6-dev, pkg-config, libseccomp-dev,
+# libsqlite3-dev: CRI-O's cgo build and pinns (test/harness/binaries.ts).
+DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux debootstrap conmon gcc libc6-dev pkg-config libseccomp-dev libsqlite3-dev)
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"

@@ -2,13 +2,13 @@
 // restart only if a runtime config changed -> wait for CRI -> verify every handler through CRI ->
 // commit, or restore the previous bytes, restart and report. A crash anywhere rolls back next start.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { DesiredHandler, Probe } from "../api/sandboxnode.js";
 import { CriClient, waitCriReady } from "./cri/client.js";
 import type { Engine } from "./engines/engine.js";
 import { ContainerdEngine } from "./engines/containerd/engine.js";
 import { CrioEngine } from "./engines/crio/engine.js";
-import { atomicWrite, readOrNull, removeFile, sha256 } from "./fsutil.js";
+import { atomicWrite, readOrNull, removeEmptyDirsUp, removeFile, sha256 } from "./fsutil.js";
 import { renderRunscConfig } from "../render/node/runsc-config.js";
 import { renderKataConfigs } from "../render/node/kata-config.js";
 import { INSTALL_DIR, runscConfigPath, type Layout } from "../render/node/layout.js";
@@ -17,7 +17,7 @@ import { RuntimeRestartError } from "./restart.js";
 import { checkIsolation, failureReason, handlerStatus, nextState, outcome, unexpected, verifiedStatus, type Desired, type Outcome } from "./outcome.js";
 import { HostLock, removeEmptyDirs, StateDir, type FileChange, type JournalEntry, type OwnedState } from "./txn.js";
 import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageError, type VerifyImage, type VerifyResult } from "./verify.js";
-import { kataPayloadFor, PayloadStore } from "./payloads.js";
+import { kataPayloadFor, PAYLOAD_LOG_DIR, PayloadStore } from "./payloads.js";
 import type { NodeAgentOptions } from "./agent-options.js";
 import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
 
@@ -26,7 +26,8 @@ export type { HandlerVerifier, NodeAgentOptions } from "./agent-options.js";
 /** Called as the apply moves on, so the status can say so; errors in it do not stop the apply. */
 export type PhaseHook = (phase: "Verifying" | "RollingBack") => Promise<void>;
 
-const VERIFY_LOG_DIR = "/var/log/sandbox-operator/verify";
+const LOG_ROOT = "/var/log/sandbox-operator";
+const VERIFY_LOG_DIR = `${LOG_ROOT}/verify`;
 const BIN_NAMES = ["runsc", "containerd-shim-runsc-v1"];
 
 export class NodeAgent {
@@ -444,6 +445,12 @@ export class NodeAgent {
     removeEmptyDirs([...(st.dirs ?? []), this.local(VERIFY_LOG_DIR), this.local("/var/log/sandbox-operator")]);
     // Config first, restart, then the files: a version goes only once no sandbox runs on it.
     const inUse = await this.payloads.afterRevert(started);
+    // Directories left empty: those of our files and our layout's (a rolled-back apply may have made
+    // etc/kata/ and taken only its file back out), payload versions', our logs. Anyone else's
+    // stay, and so does our state dir.
+    const emptied = [...st.owned.map((p) => dirname(p)), ...["etc/kata", "bin", "gvisor", "kata"].map((d) => this.local(`${INSTALL_DIR}/${d}`))];
+    for (const d of emptied) removeEmptyDirsUp(d, this.local(INSTALL_DIR));
+    for (const d of [VERIFY_LOG_DIR, PAYLOAD_LOG_DIR]) removeEmptyDirsUp(this.local(d), this.local(LOG_ROOT));
     if (inUse) return inUse;
     if (!plain?.ok) return outcome(false, "Failed", "VerificationFailed", `reverted, but a plain pod with the runtime's default handler did not start: ${plain?.message}`, [], restart, real.map((c) => c.path), started);
     return outcome(true, "Reverted", "Reverted", "every file restored or removed; a plain pod runs", [], restart, real.map((c) => c.path), started);

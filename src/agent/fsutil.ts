@@ -1,7 +1,7 @@
 // Crash-safe file operations for host files: temp + fsync + rename (never rewrite a file in
 // place, so a running binary is never "text file busy"), and reads that treat absence as null.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -56,6 +56,25 @@ export function removeFile(path: string): void {
   } catch {
     // The directory may not exist either: nothing to sync.
   }
+}
+
+/**
+ * Removes `dir` if it is empty, then each parent that is left empty, up to and including `top`
+ * (a directory outside `top` is never touched). Stops at the first one that still holds
+ * anything. Returns the directories removed.
+ */
+export function removeEmptyDirsUp(dir: string, top: string): string[] {
+  const removed: string[] = [];
+  for (let d = dir; d === top || d.startsWith(`${top}/`); d = dirname(d)) {
+    try {
+      rmdirSync(d);
+      removed.push(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") break;
+    }
+  }
+  if (removed.length) fsyncDir(dirname(removed[removed.length - 1]!));
+  return removed;
 }
 
 /** Keeps a copy of `src` at `dst`: a hard link when possible (cheap for binaries), else a copy. */

@@ -30,7 +30,9 @@ export class PayloadError extends Error {
 const INSTALL_ATTEMPTS = 4;
 
 export const PAYLOAD_LABEL = "sandboxing.dev/payload-install";
-const LOG_DIR = "/var/log/sandbox-operator/payload";
+/** Where the payload copy container writes its log (apply.ts prunes it when emptied). */
+export const PAYLOAD_LOG_DIR = "/var/log/sandbox-operator/payload";
+const LOG_DIR = PAYLOAD_LOG_DIR;
 
 /** The version key of a pinned reference: the digest's hex. */
 export function payloadVersion(image: string): string {
@@ -204,10 +206,12 @@ export class PayloadStore {
         podId,
         {
           metadata: { name: "install", attempt: 0 },
-          image: { image: spec.image },
+          image: { image: spec.image, user_specified_image: spec.image },
           command: PAYLOAD_COPY_COMMAND,
           log_path: "install.log",
           labels: { [PAYLOAD_LABEL]: "true" },
+          // The sandbox's namespaces (CRI-O refuses a pod-level PID namespace the sandbox lacks).
+          linux: { security_context: { namespace_options: sandboxConfig.linux.security_context.namespace_options } },
           mounts: [{ container_path: PAYLOAD_TARGET, host_path: this.o.runtimePath(incoming), readonly: false, selinux_relabel: false }],
         },
         // The container's cgroup follows the sandbox config it is created with: the same parent.

@@ -83,11 +83,14 @@ export async function verifyHandler(o: VerifyOptions): Promise<VerifyResult> {
       podId,
       {
         metadata: { name: "verify", attempt: 0 },
-        image: { image: o.image },
+        image: { image: o.image, user_specified_image: o.image },
         command: VERIFY_COMMAND,
         envs: [{ key: "PATH", value: VERIFY_PATH }],
         log_path: "verify.log",
         labels: { [VERIFY_LABEL]: "true" },
+        // The sandbox's namespaces, as the kubelet sends them: CRI-O refuses a container whose
+        // (default) pod-level PID namespace the sandbox does not have.
+        linux: { security_context: { namespace_options: sandboxConfig.linux.security_context.namespace_options } },
       },
       sandboxConfig,
     );

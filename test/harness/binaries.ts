@@ -2,7 +2,7 @@
 // a cache keyed by version, once, with a visible progress line. No prebuilt downloads exist here.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,7 @@ const ETCD_VERSION = "v3.6.16";
 const CONTAINERD2_VERSION = "v2.4.2";
 const CNI_VERSION = "v1.10.0";
 const REGISTRY_VERSION = "v3.1.2";
+const CRIO_VERSION = "v1.34.0";
 // gVisor publishes Go-buildable sources on its `go` branch; the proxy serves it as this pseudo-version.
 export const GVISOR_VERSION = "v0.0.0-20260905035102-160fafc42237";
 
@@ -32,6 +33,8 @@ interface Component {
   dirName?: string;
   /** Replaces one file of a dependency at build time (in a vendored scratch copy of the module); `with` is relative to moduleDir. */
   overlay?: { module: string; file: string; with: string };
+  /** Exact text replacements in files of a dependency (same vendored copy); each `from` must occur exactly once. */
+  patches?: Array<{ module: string; file: string; from: string; to: string }>;
   /** Builds from something other than a Go module the proxy serves (a source fixture); writes the binary to `out`. */
   build?: (out: string) => Promise<void>;
 }
@@ -78,6 +81,48 @@ async function buildKataShim(out: string): Promise<void> {
     await runWithProgress("go build containerd-shim-kata-v2 (Kata 4.1.0; several minutes cold on 2 cores)", "go", ["build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/containerd-shim-kata-v2"], { cwd: runtime, env });
   });
 }
+
+/** Where the Go module cache holds `module` as moduleDir's go.sum pins it (downloaded if missing). */
+function moduleSource(moduleDir: string, module: string): string {
+  const r = spawnSync("go", ["mod", "download", "-json", module], { cwd: join(HERE, moduleDir), env: goEnv(), encoding: "utf8" });
+  const dir = r.status === 0 ? (JSON.parse(r.stdout) as { Dir?: string }).Dir : undefined;
+  if (!dir) throw new Error(`go mod download ${module} in test/harness/${moduleDir} failed: ${r.error?.message ?? r.stderr.trim()}`);
+  return dir;
+}
+
+/** pinns (CRI-O's namespace pinner, C in its module's pinns/src) with the system C compiler, static as upstream's Makefile builds it. */
+async function buildPinns(out: string): Promise<void> {
+  const src = join(moduleSource("crio-bin", "github.com/cri-o/cri-o"), "pinns", "src");
+  const files = readdirSync(src).filter((f) => f.endsWith(".c")).map((f) => join(src, f));
+  await runWithProgress("cc pinns", "cc", ["-std=c99", "-Os", "-Wall", "-Wextra", "-static", "-o", out, ...files], { cwd: tmpdir(), env: process.env });
+}
+
+/**
+ * CRI-O 1.34.0 (the version the proxy serves) with cri-o#9974 backported, test-only: it lets a
+ * `runtime_type = "vm"` runtime be gVisor's containerd-shim-runsc-v1 (the v2 naming rule refused
+ * it) and reads the shim's JSON bootstrap reply. CRI-O releases with that change need no patch.
+ */
+const CRIO_GVISOR_SHIM_PATCHES = [
+  {
+    module: "github.com/cri-o/cri-o",
+    file: "pkg/config/config.go",
+    from: String.raw`RuntimeTypeVMBinaryPattern    = "containerd-shim-([a-zA-Z0-9\\-\\+])+-v2"`,
+    to: String.raw`RuntimeTypeVMBinaryPattern    = "containerd-shim-([a-zA-Z0-9\\-\\+])+-v2|containerd-shim-runsc-v1"`,
+  },
+  {
+    module: "github.com/cri-o/cri-o",
+    file: "internal/oci/runtime_vm.go",
+    from: "\taddress := strings.TrimSpace(string(out))\n",
+    to: [
+      "\taddress := strings.TrimSpace(string(out))",
+      "\tvar bootstrap struct{ Address string `json:\"address\"` }",
+      "\tif strings.HasPrefix(address, \"{\") && json.Unmarshal([]byte(address), &bootstrap) == nil && bootstrap.Address != \"\" {",
+      "\t\taddress = bootstrap.Address",
+      "\t}",
+      "",
+    ].join("\n"),
+  },
+];
 
 function k8sLdflags(): string {
   const [, minor] = K8S_VERSION.slice(1).split(".");
@@ -126,6 +171,17 @@ export const COMPONENTS: Record<string, Component> = {
     pkg: "gvisor.dev/gvisor/shim",
     overlay: { module: "github.com/containerd/containerd/v2", file: "pkg/sys/oom_linux.go", with: "oom_linux.go.txt" },
   },
+  // CRI-O for the node tier: the daemon only, cgo for seccomp and SQLite (Debian's libseccomp-dev,
+  // libsqlite3-dev), no gpgme/btrfs/devicemapper; conmon and crun come from Debian.
+  crio: {
+    version: `${CRIO_VERSION}-gvisorshim`,
+    moduleDir: "crio-bin",
+    pkg: "github.com/cri-o/cri-o/cmd/crio",
+    tags: "containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper seccomp libsqlite3",
+    cgo: true,
+    patches: CRIO_GVISOR_SHIM_PATCHES,
+  },
+  pinns: { version: CRIO_VERSION, moduleDir: "crio-bin", pkg: "", build: buildPinns },
   // Our Kata configuration checker, built against Kata's own loader (test/harness/kata-check.ts runs it).
   "kata-check": { version: KATA_CHECK_VERSION, moduleDir: "kata-check", pkg: "", build: buildKataCheck },
   // Kata's shim from the same source, for the test Kata payload image (test/harness/kata-payload.ts); never shipped.
@@ -202,13 +258,20 @@ export async function ensureBinary(name: string): Promise<string> {
   args.push(`-ldflags=-s -w ${c.ldflags ?? ""}`.trim());
   let cwd = join(HERE, c.moduleDir);
   let env: NodeJS.ProcessEnv = { ...goEnv(), CGO_ENABLED: c.cgo ? "1" : "0" };
-  if (c.overlay) {
-    // Go refuses overlays inside the module cache: vendor a scratch copy and replace the file there.
+  if (c.overlay || c.patches) {
+    // Go refuses overlays inside the module cache: vendor a scratch copy and change the files there.
     const scratch = mkdtempSync(join(tmpdir(), `sandbox-operator-${name}-`));
     cleanups.push(scratch);
     for (const f of ["go.mod", "go.sum"]) copyFileSync(join(cwd, f), join(scratch, f));
     await runWithProgress(`go mod vendor (${name})`, "go", ["mod", "vendor"], { cwd: scratch, env: goEnv() });
-    copyFileSync(join(cwd, c.overlay.with), join(scratch, "vendor", c.overlay.module, c.overlay.file));
+    if (c.overlay) copyFileSync(join(cwd, c.overlay.with), join(scratch, "vendor", c.overlay.module, c.overlay.file));
+    for (const p of c.patches ?? []) {
+      const file = join(scratch, "vendor", p.module, p.file);
+      const text = readFileSync(file, "utf8");
+      const n = text.split(p.from).length - 1;
+      if (n !== 1) throw new Error(`${name}: patch of ${p.module}/${p.file} expects its text exactly once, found ${n} times: ${p.from.split("\n")[0]}`);
+      writeFileSync(file, text.replace(p.from, p.to));
+    }
     cwd = scratch;
     env = { ...env, GOFLAGS: "-mod=vendor" };
   }

@@ -233,7 +233,7 @@ export async function removePodSandboxes(socket: string, timeoutMs: number): Pro
 }
 
 /** Kills every process whose command line names `dir` (containerd, its shims, runsc), then unmounts under it. */
-function killTree(dir: string): void {
+export function killTree(dir: string): void {
   for (let round = 0; round < 2; round++) {
     for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
       if (Number(pid) === process.pid) continue;

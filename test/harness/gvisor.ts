@@ -12,18 +12,46 @@ import { ensureBinary, GVISOR_VERSION } from "./binaries.js";
  * (it expects the bare address; 1.7 reads both). The wrapper prints just the address. On real 1.6
  * nodes ship a gVisor release built against containerd 1.x instead.
  */
-export async function gvisorPayload(containerd: "1.6" | "2"): Promise<string> {
+export async function gvisorPayload(runtime: "1.6" | "2" | "crio"): Promise<string> {
   const runsc = await ensureBinary("runsc");
   const shim = await ensureBinary("containerd-shim-runsc-v1");
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-payload-"));
+  if (runtime === "crio") {
+    writeFileSync(join(dir, "runsc"), runscOomClamp(runsc));
+    chmodSync(join(dir, "runsc"), 0o755);
+    symlinkSync(shim, join(dir, "containerd-shim-runsc-v1"));
+    return dir;
+  }
   symlinkSync(runsc, join(dir, "runsc"));
-  if (containerd === "2") {
+  if (runtime === "2") {
     symlinkSync(shim, join(dir, "containerd-shim-runsc-v1"));
     return dir;
   }
   writeFileSync(join(dir, "containerd-shim-runsc-v1"), shimAdapter16(shim));
   chmodSync(join(dir, "containerd-shim-runsc-v1"), 0o755);
   return dir;
+}
+
+/**
+ * Test-only runsc wrapper for CRI-O on this machine: CRI-O gives the pod's infra container
+ * oomScoreAdj -998 and has no counterpart of containerd's restrict_oom_score_adj, and root here
+ * lacks CAP_SYS_RESOURCE, so runsc could not apply it. The wrapper raises negative scores in the
+ * bundle's config.json to 0, then runs runsc unchanged. Real nodes run runsc itself.
+ */
+export function runscOomClamp(runsc: string): string {
+  return `#!/bin/sh
+# Test-only runsc wrapper: negative oomScoreAdj -> 0 (see test/harness/gvisor.ts).
+prev=
+for a in "$@"; do
+  case "$a" in --bundle=*) bundle=\${a#--bundle=} ;; esac
+  [ "$prev" = --bundle ] && bundle=$a
+  prev=$a
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  sed -i 's/"oomScoreAdj":-[0-9]*/"oomScoreAdj":0/' "$bundle/config.json"
+fi
+exec ${runsc} "$@"
+`;
 }
 
 /** The containerd 1.6 adapter script around gVisor's shim at `shim` (see gvisorPayload). */

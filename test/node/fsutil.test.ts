@@ -1,12 +1,12 @@
 // Host-file primitives on a real filesystem: replacing a running binary (no "text file busy"),
-// and the host lock (exclusive, stale when its holder is gone).
+// the host lock (exclusive, stale when its holder is gone), and pruning the directories we emptied.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
-import { atomicWrite } from "../../src/agent/fsutil.js";
+import { atomicWrite, removeEmptyDirsUp } from "../../src/agent/fsutil.js";
 import { HostLock, StateDir } from "../../src/agent/txn.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-fs-"));
@@ -36,4 +36,17 @@ it("the host lock is exclusive and taken over once stale", () => {
   b.acquire();
   b.release();
   a.release();
+});
+
+it("removeEmptyDirsUp: the emptied directory and its empty parents up to the top go; anything holding an entry stays, and nothing above the top", () => {
+  const top = join(dir, "opt", "sandbox-operator");
+  for (const d of ["bin", "etc/kata", "gvisor/installed-by-hand"]) mkdirSync(join(top, d), { recursive: true });
+  assert.deepEqual(removeEmptyDirsUp(join(top, "etc", "kata"), top), [join(top, "etc", "kata"), join(top, "etc")]);
+  assert.deepEqual(removeEmptyDirsUp(join(top, "gvisor"), top), [], "someone else's empty directory keeps gvisor/");
+  assert.ok(existsSync(join(top, "gvisor", "installed-by-hand")));
+  assert.deepEqual(removeEmptyDirsUp(join(top, "bin", "gone"), top), [join(top, "bin")], "a directory already gone is passed over");
+  rmSync(join(top, "gvisor"), { recursive: true });
+  assert.deepEqual(removeEmptyDirsUp(join(top, "bin"), top), [top]);
+  assert.ok(existsSync(join(dir, "opt")), "the top's parent is not ours");
+  assert.deepEqual(removeEmptyDirsUp(join(dir, "elsewhere"), top), [], "outside the top: untouched");
 });

@@ -16,7 +16,8 @@ export const cleanup = (...dirs: string[]) => dirs.forEach((d) => rmSync(d, { re
 /** runsc here cannot run its own network stack on this kernel: sandboxes get loopback only. */
 export const RUNSC_FLAGS = { network: "none" };
 
-export function agentFor(c: Containerd, root: string, payloadDir: string | undefined, extra: Partial<NodeAgentOptions> = {}): NodeAgent {
+/** An agent on the runtime at `c.socket` (a private containerd or CRI-O), restarting it with `c.restartScript`. */
+export function agentFor(c: Pick<Containerd, "socket" | "restartScript">, root: string, payloadDir: string | undefined, extra: Partial<NodeAgentOptions> = {}): NodeAgent {
   return new NodeAgent({
     hostRoot: root,
     criSocket: c.socket,
@@ -39,7 +40,7 @@ export async function longRunningPod(cri: CriClient, root: string, name: string,
     linux: { security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } } },
   };
   const pod = await cri.runPodSandbox(sandboxConfig, handler);
-  const container = await cri.createContainer(pod, { metadata: { name: "sleeper", attempt: 0 }, image: { image: TEST_IMAGE }, command: ["/bin/sleep", "3600"], log_path: "sleeper.log" }, sandboxConfig);
+  const container = await cri.createContainer(pod, { metadata: { name: "sleeper", attempt: 0 }, image: { image: TEST_IMAGE, user_specified_image: TEST_IMAGE }, command: ["/bin/sleep", "3600"], log_path: "sleeper.log", linux: { security_context: sandboxConfig.linux.security_context } }, sandboxConfig);
   await cri.startContainer(container);
   return { pod, container };
 }

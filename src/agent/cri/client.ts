@@ -163,24 +163,31 @@ export class CriClient {
   }
 }
 
-/** Waits until the runtime answers Version and reports RuntimeReady. */
+/**
+ * Waits until the runtime answers Version and reports RuntimeReady. One client (one channel) for
+ * every attempt, closed once at the end: a client closed while its connection is still being set
+ * up leaves a half-open connection behind, and CRI-O (cmux) then waits for it forever when it is
+ * next stopped.
+ */
 export async function waitCriReady(socket: string, timeoutMs = 30_000): Promise<VersionInfo> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer yet";
-  while (Date.now() < deadline) {
-    const c = new CriClient(socket, 2_000);
-    try {
-      const v = await c.version(2_000);
-      const st = await c.status(2_000);
-      const ready = st.status?.conditions?.find((x) => x.type === "RuntimeReady");
-      if (ready?.status) return v;
-      last = `RuntimeReady=${ready?.status ?? "missing"} ${ready?.reason ?? ""} ${ready?.message ?? ""}`.trim();
-    } catch (e) {
-      last = (e as Error).message;
-    } finally {
-      c.close();
+  const c = new CriClient(socket, 2_000);
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const v = await c.version(2_000);
+        const st = await c.status(2_000);
+        const ready = st.status?.conditions?.find((x) => x.type === "RuntimeReady");
+        if (ready?.status) return v;
+        last = `RuntimeReady=${ready?.status ?? "missing"} ${ready?.reason ?? ""} ${ready?.message ?? ""}`.trim();
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 150));
     }
-    await new Promise((r) => setTimeout(r, 150));
+  } finally {
+    c.close();
   }
   throw new Error(`CRI runtime at ${socket} not ready after ${timeoutMs} ms: ${last}`);
 }

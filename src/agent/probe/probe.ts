@@ -196,12 +196,11 @@ function probeGvisor(o: ProbeOptions, cri: Probe["cri"], arch: string, layout: L
   const ships = !fromImage && !!o.payloadDir && isExecutable(join(o.payloadDir, "runsc")) && isExecutable(join(o.payloadDir, "containerd-shim-runsc-v1"));
   const runsc = findBinary(o.hostRoot, [layout.runsc, ...BIN_DIRS.map((d) => `${d}/runsc`)]);
   const shim = findBinary(o.hostRoot, [layout.gvisorShim, ...BIN_DIRS.map((d) => `${d}/containerd-shim-runsc-v1`)]);
-  // CRI-O runs runsc directly; containerd needs the shim.
-  const needShim = cri.kind !== "crio";
-  const installed = !!runsc && (!needShim || !!shim);
+  // containerd and CRI-O alike run gVisor through its shim (CRI-O as a "vm" runtime).
+  const installed = !!runsc && !!shim;
   const useHost = !ships && !fromImage && installed;
   const archOk = arch === "amd64" || arch === "arm64";
-  const missing = [!runsc && "runsc", needShim && !shim && "containerd-shim-runsc-v1"].filter(Boolean).join(" and ");
+  const missing = [!runsc && "runsc", !shim && "containerd-shim-runsc-v1"].filter(Boolean).join(" and ");
   let message: string;
   if (!archOk) message = `gVisor does not support ${arch}`;
   else if (fromImage) message = `the agent installs the gVisor payload ${o.gvisorPayload} under /opt/sandbox-operator/gvisor/<digest>/ on apply`;

@@ -1,7 +1,7 @@
-// CRI-O drop-in for our handlers (Kata as runtime_type "vm", runsc as "oci"). Pure; the agent
-// writes it to /etc/crio/crio.conf.d and the OpenShift MachineConfig path embeds the same bytes.
+// CRI-O drop-in for our handlers (Kata and gVisor as runtime_type "vm", each through its shim). Pure;
+// the agent writes it to /etc/crio/crio.conf.d and the OpenShift MachineConfig path embeds the same bytes.
 import type { DesiredHandler } from "../../api/sandboxnode.js";
-import { annotationsFor, isKata, kataConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "./layout.js";
+import { annotationsFor, isKata, kataConfigPath, runscConfigPath, tomlArray, tomlKey, tomlString, type Layout } from "./layout.js";
 
 export interface CrioRenderOptions {
   layout: Layout;
@@ -26,7 +26,11 @@ export function renderCrioDropIn(handlers: readonly DesiredHandler[], opts: Crio
         `runtime_config_path = ${tomlString(kataConfigPath(opts.layout, h.name))}`,
       );
     } else {
-      out.push(`runtime_path = ${tomlString(opts.layout.runsc)}`, `runtime_type = "oci"`, `runtime_root = "/run/runsc"`);
+      // Not runsc as an "oci" runtime: conmon waits on the process runsc starts, which under gVisor
+      // is not the container's, and CRI-O drops the infra container gVisor builds its sandbox from.
+      // Through its shim, like containerd; runsc.toml names runsc and carries --runsc-flag.
+      // runtime_root: where CRI-O keeps a "vm" runtime's IO fifos (relative paths without it).
+      out.push(`runtime_path = ${tomlString(opts.layout.gvisorShim)}`, `runtime_type = "vm"`, `runtime_root = "/run/runsc"`, `runtime_config_path = ${tomlString(runscConfigPath(opts.layout))}`);
     }
     out.push(
       `privileged_without_host_devices = true`,

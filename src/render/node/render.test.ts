@@ -26,15 +26,17 @@ type Tree = Record<string, unknown>;
 const at = (t: Tree, path: string[]): Tree => path.reduce<Tree>((o, k) => (o?.[k] ?? undefined) as Tree, t);
 
 describe("CRI-O drop-in", () => {
-  it("renders Kata as vm and runsc as oci, no annotations by default (golden)", () => {
+  it("renders Kata and gVisor as vm runtimes through their shims, no annotations by default (golden)", () => {
     const out = renderCrioDropIn(handlers, { layout });
     golden("crio-default.conf", out);
     const rt = at(parse(out) as Tree, ["crio", "runtime", "runtimes"]);
     assert.deepEqual(Object.keys(rt).sort(), ["big-vm", "gvisor", "kata", "kata-clh", "kata-fc", "sandboxed"]);
     assert.equal(at(rt, ["sandboxed"]).runtime_type, "vm");
     assert.equal(at(rt, ["sandboxed"]).runtime_config_path, "/opt/sandbox-operator/etc/kata/configuration-sandboxed.toml");
-    assert.equal(at(rt, ["gvisor"]).runtime_type, "oci");
-    assert.equal(at(rt, ["gvisor"]).runtime_path, "/opt/sandbox-operator/bin/runsc");
+    // runsc as an "oci" runtime under conmon cannot report a gVisor container's exit (gvisor#10313).
+    assert.equal(at(rt, ["gvisor"]).runtime_type, "vm");
+    assert.equal(at(rt, ["gvisor"]).runtime_path, "/opt/sandbox-operator/bin/containerd-shim-runsc-v1");
+    assert.equal(at(rt, ["gvisor"]).runtime_config_path, "/opt/sandbox-operator/etc/runsc.toml");
     for (const h of Object.values(rt) as Tree[]) {
       assert.equal(h.privileged_without_host_devices, true);
       assert.deepEqual(h.allowed_annotations, []);
