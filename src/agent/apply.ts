@@ -20,6 +20,7 @@ import { cleanupVerifySandboxes, ensureVerifyImage, verifyHandler, VerifyImageEr
 import { kataPayloadFor, PAYLOAD_LOG_DIR, PayloadStore } from "./payloads.js";
 import type { NodeAgentOptions } from "./agent-options.js";
 import { desiredPayloads, PayloadSteps, withPayloads } from "./payload-steps.js";
+import { sandboxesOnHandlers } from "./handlers-in-use.js";
 
 export { failureReason, type Desired, type Outcome } from "./outcome.js";
 export type { HandlerVerifier, NodeAgentOptions } from "./agent-options.js";
@@ -401,6 +402,10 @@ export class NodeAgent {
     const st = this.state.state();
     if (!st) return (await this.payloads.afterRevert(started)) ?? outcome(true, "Reverted", "Reverted", "nothing of ours on this node", [], false, [], started);
     const engine = this.engine(inv);
+    if (engine.kind === "crio") {
+      const busy = await sandboxesOnHandlers(this.socket(), st.handlers.map((h) => h.name));
+      if (busy.length) return { ...outcome(false, "Failed", "HandlerInUse", `configuration kept: CRI-O cannot stop or remove a pod once its handler is gone from its config, and these pods run on our handlers: ${busy.join(", ")}; delete them (or let them end) and the revert continues`, [], false, [], started), retry: true };
+    }
     const changes: FileChange[] = [];
     for (const p of st.owned) changes.push({ path: p, content: null, foreign: false, restart: this.restartsOnChange(p) });
     for (const e of st.edited) {

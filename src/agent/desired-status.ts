@@ -17,6 +17,7 @@ export type Reason =
   | "NoUsableBackend"
   | "PayloadInstallFailed"
   | "PayloadInUse"
+  | "HandlerInUse"
   | "ConfigDrift"
   | "DriftRepeated"
   | "Reverted";

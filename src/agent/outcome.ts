@@ -11,7 +11,7 @@ export type Desired = NonNullable<SandboxNodeSpec["desired"]>;
 export interface Outcome {
   ok: boolean;
   phase: "Applied" | "Failed" | "Reverted";
-  reason: "Verified" | "VerificationFailed" | "VerificationImagePullFailed" | "ApplyFailed" | "RuntimeRestartFailed" | "RuntimeNotFound" | "Reverted" | "PayloadInstallFailed" | "PayloadInUse";
+  reason: "Verified" | "VerificationFailed" | "VerificationImagePullFailed" | "ApplyFailed" | "RuntimeRestartFailed" | "RuntimeNotFound" | "Reverted" | "PayloadInstallFailed" | "PayloadInUse" | "HandlerInUse";
   message: string;
   /** The failure may go away by itself (a restart that failed, a lock held): the loop retries with backoff. */
   retry?: boolean;

@@ -125,7 +125,7 @@ describe("Kata payload versions in use", () => {
       store.switched("kata", v2, ["kata", "kata-clh"]);
       assert.equal(store.current("kata")?.version, v2);
       let sandboxes = [{ id: "p1", state: "SANDBOX_READY", runtime_handler: "kata-clh", created_at: String(Date.parse(at) * 1e6), metadata: { namespace: "team", name: "vm-pod" } }];
-      const cri = { listPodSandbox: async () => sandboxes } as unknown as CriClient;
+      const cri = { listPodSandbox: async () => sandboxes, sandboxHandler: async (p: { runtime_handler: string }) => p.runtime_handler } as unknown as CriClient;
       const kept = await store.collect(cri);
       assert.deepEqual(kept.removed, []);
       assert.deepEqual(kept.inUse, [`${payloadHostDir("kata", v1)} (used by sandbox team/vm-pod)`]);

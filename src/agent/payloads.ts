@@ -9,7 +9,7 @@ import type { SandboxNodeSpec } from "../api/sandboxnode.js";
 import type { HostInventory } from "./probe/probe.js";
 import { isPayloadData, PAYLOAD_COPY_COMMAND, PAYLOAD_FILES, PAYLOAD_TARGET, PAYLOADS_HOST_DIR } from "../manifests/names.js";
 import { isKata } from "../render/node/layout.js";
-import { CriError, type CriClient } from "./cri/client.js";
+import { CriError, type CriClient, type PodSandboxItem } from "./cri/client.js";
 import { atomicWrite, readOrNull, removeFile } from "./fsutil.js";
 import { removeEmptyDirs } from "./txn.js";
 import { parseCriLog } from "./verify.js";
@@ -271,6 +271,9 @@ export class PayloadStore {
     const s = this.state();
     const now = new Date().toISOString();
     const sandboxes = (await cri.listPodSandbox()).filter((p) => p.state === "SANDBOX_READY");
+    // Each sandbox's handler, asked of the runtime only once a retired version needs it (CRI-O lists none).
+    let resolved: PodSandboxItem[] | undefined;
+    const withHandlers = async () => (resolved ??= await Promise.all(sandboxes.map(async (p) => ({ ...p, runtime_handler: await cri.sandboxHandler(p) }))));
     const removed: string[] = [];
     const inUse: string[] = [];
     const keep: VersionRecord[] = [];
@@ -282,7 +285,7 @@ export class PayloadStore {
       v.retiredAt ??= now;
       const cutoff = Date.parse(v.retiredAt) * 1e6;
       const handlers = new Set(s.handlers[v.backend] ?? []);
-      const users = sandboxes.filter((p) => handlers.has(p.runtime_handler) && Number(p.created_at) <= cutoff);
+      const users = (await withHandlers()).filter((p) => handlers.has(p.runtime_handler) && Number(p.created_at) <= cutoff);
       const dir = payloadHostDir(v.backend, v.version);
       if (users.length) {
         inUse.push(`${dir} (used by sandbox ${users.map((p) => p.metadata?.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : p.id).join(", ")})`);

@@ -88,11 +88,19 @@ enable_nri = false
 export interface CrioOptions {
   /** The host root the agent works on; the base config lives at <hostRoot>/etc/crio/crio.conf.d/10-crio.conf. */
   hostRoot: string;
+  /**
+   * More name prefixes (for example "localhost", as the shipped payload references start) that
+   * registries.conf sends to this CRI-O's loopback registry, as an air-gapped node's mirror config
+   * does; push images there as `<prefix>/<repo>` (Crio.registry).
+   */
+  mirrorPrefixes?: string[];
 }
 
 export interface Crio {
   dir: string;
   socket: string;
+  /** The loopback registry this CRI-O pulls every image from (registries.conf). */
+  registry: Registry;
   /** <hostRoot>/etc/crio/crio.conf.d, CRI-O's --config-dir. */
   configDir: string;
   /** Script that restarts this CRI-O (for the agent's --restart-strategy=command). */
@@ -111,9 +119,9 @@ process.on("exit", () => {
 });
 
 /** registries.conf sending both images' names to the loopback registry over plain HTTP. */
-function registriesConf(registry: Registry): string {
+function registriesConf(registry: Registry, extra: readonly string[]): string {
   const entry = (prefix: string) => `[[registry]]\nprefix = "${prefix}"\nlocation = "${registry.host}/${prefix}"\ninsecure = true\n`;
-  return [`unqualified-search-registries = []`, ``, entry("registry.k8s.io"), entry(TEST_IMAGE.replace(/\/[^/]*$/, ""))].join("\n");
+  return [`unqualified-search-registries = []`, ``, ...["registry.k8s.io", TEST_IMAGE.replace(/\/[^/]*$/, ""), ...extra].map(entry)].join("\n");
 }
 
 /** Pushes the pause and test images to the registry and pulls them into CRI-O through CRI, as a node pulls. */
@@ -144,7 +152,7 @@ export async function startCrio(opts: CrioOptions): Promise<Crio> {
   mkdirSync(join(dir, "registries.conf.d"));
   const hostBefore = new Set(GVISOR_HOST_DIRS.flatMap(entries));
   const registry = await startRegistry();
-  writeFileSync(join(dir, "registries.conf"), registriesConf(registry));
+  writeFileSync(join(dir, "registries.conf"), registriesConf(registry, opts.mirrorPrefixes ?? []));
   const path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].join(":");
   const start = join(dir, "start.sh");
   // No crio.conf: --config names an empty file so the host's /etc/crio/crio.conf is never read.
@@ -177,6 +185,7 @@ while [ -e /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null; do sleep
   const c: Crio = {
     dir,
     socket,
+    registry,
     configDir,
     restartScript,
     async restart() {

@@ -83,3 +83,17 @@ export async function buildDefaultGvisorPayload(tag: string, repository?: string
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A gVisor payload image for CRI-O on this machine: runsc is the test-only OOM-score wrapper
+ * (runscOomClamp) around the cached runsc, the shim is the default payload's. Real CRI-O nodes
+ * take the default payload (buildDefaultGvisorPayload); this machine's root lacks CAP_SYS_RESOURCE.
+ */
+export async function buildCrioTestGvisorPayload(tag: string): Promise<PayloadBuildResult> {
+  const dir = await gvisorPayload("crio");
+  try {
+    return buildGvisorPayloadImage({ dir, tag, source: `${GVISOR_PAYLOAD_SOURCE}; runsc behind the test-only OOM-score wrapper for CRI-O` });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

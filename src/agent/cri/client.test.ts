@@ -7,7 +7,7 @@ import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
-import { waitCriReady } from "./client.js";
+import { runtimeHandlerFromInfo, waitCriReady } from "./client.js";
 
 it("waitCriReady: one connection for all attempts", async () => {
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-cri-"));
@@ -26,4 +26,12 @@ it("waitCriReady: one connection for all attempts", async () => {
     await new Promise((r) => server.close(r));
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it("runtimeHandlerFromInfo: CRI-O's spec annotation, containerd's runtimeHandler, the default runtime otherwise", () => {
+  assert.equal(runtimeHandlerFromInfo(JSON.stringify({ pid: 1, runtimeSpec: { annotations: { "io.kubernetes.cri-o.RuntimeHandler": "gvisor" } } })), "gvisor");
+  assert.equal(runtimeHandlerFromInfo(JSON.stringify({ runtimeHandler: "kata" })), "kata");
+  assert.equal(runtimeHandlerFromInfo(JSON.stringify({ runtimeSpec: {} })), "");
+  assert.equal(runtimeHandlerFromInfo(undefined), "");
+  assert.equal(runtimeHandlerFromInfo("not json"), "");
 });

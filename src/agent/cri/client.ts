@@ -44,6 +44,17 @@ export interface PodSandboxItem {
   metadata?: { name: string; namespace: string; uid: string };
 }
 
+/** The handler in a verbose PodSandboxStatus `info` JSON: CRI-O's spec annotation, or containerd's runtimeHandler. */
+export function runtimeHandlerFromInfo(info: string | undefined): string {
+  if (!info) return "";
+  try {
+    const j = JSON.parse(info) as { runtimeHandler?: string; runtimeSpec?: { annotations?: Record<string, string> } };
+    return j.runtimeSpec?.annotations?.["io.kubernetes.cri-o.RuntimeHandler"] ?? j.runtimeHandler ?? "";
+  } catch {
+    return "";
+  }
+}
+
 /** A CRI error with the gRPC code name and the runtime's own text (what status reports). */
 export class CriError extends Error {
   constructor(
@@ -127,6 +138,23 @@ export class CriClient {
   async listPodSandbox(labelSelector: Record<string, string> = {}): Promise<PodSandboxItem[]> {
     const r = await this.call<{ items: PodSandboxItem[] }>(this.runtime, "ListPodSandbox", { filter: { label_selector: labelSelector } });
     return r.items;
+  }
+
+  /**
+   * The handler a sandbox runs under. ListPodSandbox carries it on containerd; CRI-O leaves it
+   * empty there and in PodSandboxStatus, and keeps it only as the infra spec's
+   * io.kubernetes.cri-o.RuntimeHandler annotation, which the verbose status shows. "" = the default runtime.
+   */
+  async sandboxHandler(p: Pick<PodSandboxItem, "id" | "runtime_handler">): Promise<string> {
+    if (p.runtime_handler) return p.runtime_handler;
+    try {
+      const r = await this.call<{ info?: Record<string, string> }>(this.runtime, "PodSandboxStatus", { pod_sandbox_id: p.id, verbose: true });
+      return runtimeHandlerFromInfo(r.info?.info);
+    } catch (e) {
+      // Removed since it was listed: it runs nothing.
+      if (e instanceof CriError && e.code === "NOT_FOUND") return "";
+      throw e;
+    }
   }
 
   async createContainer(podId: string, config: Msg, sandboxConfig: Msg): Promise<string> {
