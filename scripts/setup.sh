@@ -13,7 +13,8 @@ fi
 # debootstrap: the cluster tier builds its node rootfs with it (test/harness/node-rootfs.ts).
 # conmon: CRI-O's monitor in the node tier; gcc, libc6-dev, pkg-config, libseccomp-dev,
 # libsqlite3-dev: CRI-O's cgo build and pinns (test/harness/binaries.ts).
-DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux debootstrap conmon gcc libc6-dev pkg-config libseccomp-dev libsqlite3-dev)
+# libblkid-dev: Ignition's cgo build (it reads filesystems with libblkid), the MachineConfig node test.
+DEBIAN_PACKAGES=(containerd runc runsc busybox-static iproute2 util-linux debootstrap conmon gcc libc6-dev pkg-config libseccomp-dev libsqlite3-dev libblkid-dev)
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"

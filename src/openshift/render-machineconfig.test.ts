@@ -68,12 +68,21 @@ describe("renderMachineConfig", () => {
     ["a drop-in outside crio.conf.d", { crioDropInPath: "/etc/crio/crio.conf" }, /crioDropInPath: .*must be under \/etc\/crio\/crio.conf.d\//],
     ["an empty drop-in", { crioDropIn: " \n" }, /crioDropIn: is empty/],
     ["the same path twice", { kataFiles: [{ path: "/etc/a", content: "1" }, { path: "/etc/a", content: "2" }] }, /two files target \/etc\/a/],
+    ["a runsc.toml under /opt (not writable by the MCO)", { runscConfig: { path: "/opt/sandbox-operator/etc/runsc.toml", content: "x" } }, /runscConfig\.path: .* is outside \/etc and \/var/],
+    ["a runsc.toml on a Kata file's path", { runscConfig: { path: "/etc/kata-containers/kata/configuration.toml", content: "x" } }, /two files target \/etc\/kata-containers\/kata\/configuration.toml/],
   ];
   for (const [title, patch, re] of bad) {
     it(`refuses ${title}, naming the field`, () => {
       assert.throws(() => renderMachineConfig("sandboxed", { ...content(), ...patch }), (e: unknown) => e instanceof RenderError && re.test(e.message));
     });
   }
+  it("writes the gVisor shim's runsc.toml when the content has one, sorted with the rest", () => {
+    const runscConfig = { path: "/etc/sandbox-operator/etc/runsc.toml", content: 'binary_name = "/etc/sandbox-operator/bin/runsc"\n' };
+    const files = renderMachineConfig("sandboxed", { ...content(), runscConfig }).spec.config.storage.files;
+    assert.deepEqual(files.map((f) => f.path), [DEFAULT_CRIO_DROPIN_PATH, "/etc/kata-containers/kata/configuration.toml", "/etc/kata-containers/sandboxed/configuration.toml", runscConfig.path]);
+    assert.equal(decodeDataUrl(files[3]!.contents.source), runscConfig.content);
+    assert.notEqual(contentHash({ ...content(), runscConfig }), contentHash(content()));
+  });
   it("decodes percent-encoded data URLs too", () => {
     assert.equal(decodeDataUrl("data:,a%20b%0A"), "a b\n");
   });

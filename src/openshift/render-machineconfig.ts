@@ -1,5 +1,5 @@
 // Pure renderers for the OpenShift MachineConfig path: the MachineConfigPool our nodes join and
-// the MachineConfig (Ignition 3.x) that enables the RHCOS extension and writes our CRI-O and Kata files.
+// the MachineConfig (Ignition 3.x) that enables the RHCOS extension and writes our CRI-O, Kata and gVisor files.
 import { createHash } from "node:crypto";
 
 export const MCO_GROUP_VERSION = "machineconfiguration.openshift.io/v1";
@@ -27,10 +27,12 @@ export interface KataFile {
   content: string;
 }
 
-/** What the MachineConfig writes: the agent's CRI-O drop-in and Kata configuration, as rendered by the agent's renderers. */
+/** What the MachineConfig writes: the CRI-O drop-in, Kata configuration and runsc.toml, as the shared node renderers (the agent's too) render them. */
 export interface MachineConfigContent {
   crioDropIn: string;
   kataFiles: KataFile[];
+  /** The gVisor shim's runsc.toml, when a handler runs gVisor. */
+  runscConfig?: KataFile;
   /** Where the CRI-O drop-in goes; must be under /etc/crio/crio.conf.d/. */
   crioDropInPath?: string;
 }
@@ -115,9 +117,13 @@ export function contentFiles(content: MachineConfigContent): KataFile[] {
     checkPath(`kataFiles[${i}].path`, f.path);
     files.push(f);
   });
+  if (content.runscConfig) {
+    checkPath("runscConfig.path", content.runscConfig.path);
+    files.push(content.runscConfig);
+  }
   const seen = new Set<string>();
   for (const f of files) {
-    if (seen.has(f.path)) throw new RenderError("kataFiles", `two files target ${f.path}; each path may be written once`);
+    if (seen.has(f.path)) throw new RenderError("files", `two files target ${f.path}; each path may be written once`);
     seen.add(f.path);
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

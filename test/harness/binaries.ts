@@ -156,6 +156,17 @@ export const COMPONENTS: Record<string, Component> = {
   registry: { version: REGISTRY_VERSION, moduleDir: "registry-bin", pkg: "github.com/distribution/distribution/v3/cmd/registry" },
   etcd: { version: ETCD_VERSION, moduleDir: "etcd-bin", pkg: "go.etcd.io/etcd/server/v3" },
   "ignition-validate": { version: "v2.24.0", moduleDir: "openshift-bins", pkg: "github.com/coreos/ignition/v2/validate" },
+  // Ignition itself (its main package, cgo for libblkid), whose files stage the MachineConfig node
+  // test runs onto a host root. The file must be named `ignition`: Ignition picks its mode from
+  // argv[0] (ignition-apply would be its container-flow mode). No SELinux relabel: these machines
+  // have no policy or setfiles (RHCOS's build relabels; labels are not what the test checks).
+  ignition: {
+    version: "v2.24.0",
+    moduleDir: "ignition-bin",
+    pkg: "github.com/coreos/ignition/v2/internal",
+    cgo: true,
+    ldflags: "-X github.com/coreos/ignition/v2/internal/version.Raw=v2.24.0 -X github.com/coreos/ignition/v2/internal/distro.selinuxRelabel=false",
+  },
   "operator-verify": { version: "v0.45.0", moduleDir: "openshift-bins", pkg: "github.com/operator-framework/api/cmd/operator-verify" },
   // containerd 2.x for the node tier's drop-in path (Debian ships 1.6); CGO off drops btrfs only.
   containerd2: { version: CONTAINERD2_VERSION, moduleDir: "containerd2-bin", pkg: "github.com/containerd/containerd/v2/cmd/containerd", binName: "containerd" },

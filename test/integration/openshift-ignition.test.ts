@@ -48,6 +48,16 @@ describe("Ignition validator (coreos/ignition v2.24.0) on our MachineConfig", ()
     assert.equal(r.out.trim(), "", `validator printed: ${r.out}`);
   });
 
+  it("accepts the MachineConfig for a pool that has gVisor too (gVisor handlers, runsc.toml)", () => {
+    const real = machineConfigContent({ nodeSelector: {}, runtimes: { allowed: ["kata-qemu", "gvisor"], preferred: ["gvisor"] } }, { backends: ["kata-qemu", "gvisor"] });
+    assert.ok(real.runscConfig, "runsc.toml is in the content");
+    const config = renderMachineConfig("sandboxed", real).spec.config;
+    assert.ok(config.storage.files.some((f) => f.path === real.runscConfig!.path));
+    const r = validate("gvisor.json", config);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), "", `validator printed: ${r.out}`);
+  });
+
   it("rejects a broken config (relative path, data URL without media type)", () => {
     const config = structuredClone(renderMachineConfig("sandboxed", content).spec.config) as { storage: { files: Array<{ path: string; contents: { source: string } }> } };
     config.storage.files[0]!.path = "etc/crio/crio.conf.d/50-sandbox-operator.conf";
