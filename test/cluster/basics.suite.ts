@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { release } from "node:os";
 import { describe, it } from "node:test";
+import { CriClient } from "../../src/agent/cri/client.js";
 import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 interface NodeList {
@@ -11,14 +12,14 @@ interface NodeList {
 
 export function basicsSuite(cluster: ClusterHandle): void {
   describe("basics", () => {
-    it("the node is Ready, reports its eth0 address, its containerd (2.4 or 1.6) and kubelet v1.34 (real kubectl)", async () => {
+    it("the node is Ready, reports its eth0 address, its runtime (containerd 2.4 or 1.6, or CRI-O 1.34) and kubelet v1.34 (real kubectl)", async () => {
       const c = cluster();
       const nodes = await getJson<NodeList>(c, "nodes");
       assert.deepEqual(nodes.items.map((n) => n.metadata.name), [c.nodeName]);
       const n = nodes.items[0]!;
       assert.equal(n.status.conditions.find((x) => x.type === "Ready")?.status, "True");
       assert.equal(n.status.addresses.find((a) => a.type === "InternalIP")?.address, c.nodeIP);
-      assert.match(n.status.nodeInfo.containerRuntimeVersion, c.containerd === "2" ? /^containerd:\/\/v?2\.4\./ : /^containerd:\/\/1\.6\./);
+      assert.match(n.status.nodeInfo.containerRuntimeVersion, c.runtime === "crio" ? /^cri-o:\/\/1\.34\./ : c.containerd === "2" ? /^containerd:\/\/v?2\.4\./ : /^containerd:\/\/1\.6\./);
       assert.equal(n.status.nodeInfo.kubeletVersion, "v1.34.4");
       assert.equal(n.spec.podCIDR, "10.244.0.0/24", "the controller-manager allocated the node's pod CIDR");
       const version = await c.kubectl(["version", "-o", "json"]);
@@ -43,9 +44,20 @@ export function basicsSuite(cluster: ClusterHandle): void {
       const digest = c.images.busybox.split("@")[1]!;
       assert.match(c.images.busybox, /^127\.0\.0\.1:\d+\/busybox@sha256:[0-9a-f]{64}$/);
       assert.equal(p.status.containerStatuses[0]!.imageID, c.images.busybox);
-      const { stdout } = await c.node.exec(["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
-      assert.ok(stdout.split("\n").includes(c.images.busybox), `containerd holds ${c.images.busybox}:\n${stdout}`);
-      assert.ok(stdout.split("\n").includes(c.images.pause), `the sandbox (pause) image came from the registry too:\n${stdout}`);
+      if (c.runtime === "crio") {
+        // CRI-O's image store, through its CRI socket (no ctr here).
+        const cri = new CriClient(c.node.hostPath(c.criSocket));
+        try {
+          assert.notEqual(await cri.imageStatus(c.images.busybox), null, `CRI-O holds ${c.images.busybox}`);
+          assert.notEqual(await cri.imageStatus(c.images.pause), null, `the pause image came from the registry too: ${c.images.pause}`);
+        } finally {
+          cri.close();
+        }
+      } else {
+        const { stdout } = await c.node.exec(["ctr", "-n", "k8s.io", "images", "ls", "-q"]);
+        assert.ok(stdout.split("\n").includes(c.images.busybox), `containerd holds ${c.images.busybox}:\n${stdout}`);
+        assert.ok(stdout.split("\n").includes(c.images.pause), `the sandbox (pause) image came from the registry too:\n${stdout}`);
+      }
       assert.ok(digest.startsWith("sha256:"));
     });
 

@@ -16,7 +16,7 @@ export function clusterTier(name: string, opts: KubeClusterOptions, suites: Arra
     before(async () => {
       if (process.getuid?.() !== 0) throw new Error("the cluster tier needs root (namespaces, cgroups, mounts)");
       cluster = await startKubeCluster(opts);
-      process.stderr.write(`[cluster] containerd ${cluster.containerd}: time to cluster ready: ${(cluster.readyMs / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`[cluster] ${cluster.runtime === "crio" ? "CRI-O" : `containerd ${cluster.containerd}`}: time to cluster ready: ${(cluster.readyMs / 1000).toFixed(1)} s\n`);
     });
     after(async () => {
       // The teardown suite stops the cluster and asserts; this covers a run that failed before it.

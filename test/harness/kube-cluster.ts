@@ -12,6 +12,7 @@ import { onExit } from "./exit-hooks.js";
 import { diffHost, readSysctls, restoreHostNetwork, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
 import { buildImageArchive, PAUSE_IMAGES, TEST_IMAGE } from "./images.js";
 import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, NODE_RUNSC_SHIM_16, nodeFiles, type NodeSettings } from "./node-config.js";
+import { CRIO_SOCKET } from "./node-crio.js";
 import { startNodeContainer, type Bind, type NodeContainer } from "./node-container.js";
 import { ensureNodeRootfs } from "./node-rootfs.js";
 import { NAMESPACE } from "../../src/manifests/names.js";
@@ -25,6 +26,8 @@ export interface KubeClusterOptions {
   nodeName?: string;
   /** The node's containerd: 2.4.2 from the harness cache (default) or Debian's 1.6 in the rootfs. */
   containerd?: "2" | "1.6";
+  /** The node's CRI runtime: containerd (default, as above) or CRI-O 1.34 from the harness cache. */
+  runtime?: "containerd" | "crio";
   /** Configure a runsc handler by hand in the node's containerd (the harness's own gVisor check). */
   gvisorByHand?: boolean;
   log?: (line: string) => void;
@@ -37,6 +40,9 @@ export interface KubeCluster {
   nodeName: string;
   nodeIP: string;
   containerd: "2" | "1.6";
+  runtime: "containerd" | "crio";
+  /** The kubelet's CRI socket, as a node path. */
+  criSocket: string;
   /** Pull-by-digest references in the local registry. */
   images: { pause: string; busybox: string };
   kubeconfigPath: string;
@@ -86,6 +92,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 
 const CONTAINERD2 = ["containerd2", "containerd2-shim-runc-v2", "ctr2", "containerd-shim-runsc-v1"] as const;
 const NODE_BINARIES = ["kubelet", "kube-proxy", "runsc"] as const;
+const CRIO = ["crio", "pinns"] as const;
 const CNI = ["cni-bridge", "cni-host-local", "cni-loopback", "cni-portmap"] as const;
 
 export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<KubeCluster> {
@@ -93,7 +100,10 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
   const log = opts.log ?? ((l: string) => process.stderr.write(`[cluster] ${l}\n`));
   const nodeName = opts.nodeName ?? "sandbox-node";
   const containerd = opts.containerd ?? "2";
-  for (const b of [...CONTAINERD2, ...NODE_BINARIES, ...CNI, "kubectl", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]) await ensureBinary(b);
+  const runtime = opts.runtime ?? "containerd";
+  const criSocket = runtime === "crio" ? CRIO_SOCKET : CONTAINERD_SOCKET;
+  const runtimeUnit = runtime === "crio" ? "crio" : "containerd";
+  for (const b of [...(runtime === "crio" ? CRIO : CONTAINERD2), ...NODE_BINARIES, ...CNI, "kubectl", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]) await ensureBinary(b);
   const rootfs = await ensureNodeRootfs();
   const hostBefore = await snapshotHost(rootfs);
   const sysctls = readSysctls();
@@ -123,6 +133,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     const settings: NodeSettings = {
       name: nodeName,
       containerd,
+      runtime,
       ip: nodeIP,
       podCIDR: POD_CIDR,
       clusterCIDR: CLUSTER_CIDR,
@@ -132,7 +143,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       kubeletHealthzPort: await freePort(),
       proxyHealthzPort: await freePort(),
       proxyMetricsPort: await freePort(),
-      gvisorByHand: opts.gvisorByHand ?? true,
+      gvisorByHand: runtime === "containerd" && (opts.gvisorByHand ?? true),
     };
     // Node identity as the Node authorizer expects it: system:node:<name> in system:nodes.
     const serving = await issue(cp.ca, { commonName: `system:node:${nodeName}`, organizations: ["system:nodes"], dnsNames: [nodeName, "localhost"], ips: [nodeIP, "127.0.0.1"], server: true });
@@ -148,29 +159,31 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     const binds: Bind[] = [
       ...NODE_BINARIES.map(atBin),
       // containerd 1.6 is Debian's; gVisor's shim sits behind the 1.6 adapter (nodeFiles writes it).
-      ...(containerd === "2" ? CONTAINERD2.map(atBin) : [{ host: binaryPath("containerd-shim-runsc-v1"), node: NODE_RUNSC_SHIM_16, readOnly: true }]),
+      ...(runtime === "crio" ? CRIO.map(atBin) : containerd === "2" ? CONTAINERD2.map(atBin) : [{ host: binaryPath("containerd-shim-runsc-v1"), node: NODE_RUNSC_SHIM_16, readOnly: true }]),
       { host: dirname(binaryPath("cni-bridge")), node: NODE_CNI_BIN, readOnly: true },
     ];
-    const node = await startNodeContainer({ name: nodeName, rootfs, binds, files, realDirs: ["/var/lib/containerd", "/var/lib/kubelet"] });
+    const node = await startNodeContainer({ name: nodeName, rootfs, binds, files, realDirs: ["/var/lib/containerd", "/var/lib/containers", "/var/lib/kubelet"] });
     cleanups.push(async () => restoreHostNetwork(rootfs, hostBefore));
     cleanups.push(() => node.stop());
-    cleanups.push(() => cleanNode(node));
+    cleanups.push(() => cleanNode(node, criSocket));
     // If this process dies without stop(): the node's own hook has killed it by now; undo the rest.
     const unhook = onExit(() => {
       restoreHostNetwork(rootfs, hostBefore);
       restoreSysctls(sysctls);
     });
     cleanups.push(async () => unhook());
-    log(`node ${nodeName} (containerd ${containerd}) booted (systemd PID ${node.pid}) at ${Date.now() - t0} ms`);
+    log(`node ${nodeName} (${runtime === "crio" ? "CRI-O" : `containerd ${containerd}`}) booted (systemd PID ${node.pid}) at ${Date.now() - t0} ms`);
 
     const diag = async () =>
       [
         `--- systemctl --failed ---\n${(await node.systemctl("--failed", "--no-legend").catch((e: Error) => ({ stdout: e.message }))).stdout}`,
-        ...(await Promise.all(["containerd", "kubelet", "kube-proxy"].map(async (u) => `--- journal ${u} ---\n${await node.journal(u, 40)}`))),
+        ...(await Promise.all([runtimeUnit, "kubelet", "kube-proxy"].map(async (u) => `--- journal ${u} ---\n${await node.journal(u, 40)}`))),
       ].join("\n");
-    await node.systemctl("enable", "--now", "containerd.service");
-    await waitCriReady(node.hostPath(CONTAINERD_SOCKET), 30_000).catch(async (e: Error) => {
-      throw new Error(`containerd in the node: ${e.message}\n${await diag()}`, { cause: e });
+    await (async () => {
+      await node.systemctl("enable", "--now", `${runtimeUnit}.service`);
+      await waitCriReady(node.hostPath(criSocket), 30_000);
+    })().catch(async (e: Error) => {
+      throw new Error(`${runtimeUnit} in the node: ${e.message}\n${await diag()}`, { cause: e });
     });
     await node.systemctl("enable", "--now", "kubelet.service", "kube-proxy.service");
     const kubectl = (args: string[], o?: { input?: string; timeoutMs?: number }) => kubectlAt(cp.kubeconfigPath, args, o);
@@ -178,7 +191,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     await until("default ServiceAccount and kube-root-ca.crt", async () => (await kubectl(["get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", "default", "-o", "name"])).trim().split("\n").length === 2, 60_000, diag);
     const readyMs = Date.now() - t0;
     log(`cluster ready in ${readyMs} ms`);
-    return { cp, node, registry, nodeName, nodeIP, containerd, images, kubeconfigPath: cp.kubeconfigPath, kubectl, readyMs, hostBefore, stop: teardown };
+    return { cp, node, registry, nodeName, nodeIP, containerd, runtime, criSocket, images, kubeconfigPath: cp.kubeconfigPath, kubectl, readyMs, hostBefore, stop: teardown };
   } catch (e) {
     const left = await teardown();
     throw new Error(`cluster did not start: ${(e as Error).message}${left.length ? `\nafter teardown: ${left.join("; ")}` : ""}`, { cause: e });
@@ -190,9 +203,9 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
  * runs: pod sandboxes are removed through CRI (the CNI plugins' DEL removes veths, IPAM state and
  * per-pod rules) and kube-proxy removes its own rules. restoreHostNetwork() does the rest.
  */
-async function cleanNode(node: NodeContainer): Promise<void> {
+async function cleanNode(node: NodeContainer, criSocket: string): Promise<void> {
   await node.systemctl("stop", "kubelet.service", "kube-proxy.service").catch(() => undefined);
-  // If containerd is down, the sandboxes' netns go with the node's mount namespace.
-  await removePodSandboxes(node.hostPath(CONTAINERD_SOCKET), 10_000);
+  // If the runtime is down, the sandboxes' netns go with the node's mount namespace.
+  await removePodSandboxes(node.hostPath(criSocket), 10_000);
   await node.exec([`${NODE_BIN}/kube-proxy`, "--cleanup", "--v=0"]).catch(() => undefined);
 }

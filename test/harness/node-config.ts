@@ -2,6 +2,7 @@
 // as systemd units with their configs, the CNI bridge network, the local registry's hosts.toml.
 import { ENV_CRI_KEYS } from "./containerd.js";
 import { shimAdapter16 } from "./gvisor.js";
+import { CRIO_SOCKET, crioNodeFiles } from "./node-crio.js";
 
 /** Where the harness puts its binaries inside the node (bind-mounted from the host cache). */
 export const NODE_BIN = "/usr/local/bin";
@@ -15,6 +16,8 @@ export interface NodeSettings {
   name: string;
   /** containerd 2.4.2 from the harness cache, or Debian's 1.6 from the rootfs with its own unit. */
   containerd: "2" | "1.6";
+  /** The node's CRI runtime: containerd (above), or CRI-O from the harness cache (test/harness/node-crio.ts). */
+  runtime?: "containerd" | "crio";
   /** eth0's address: the node's InternalIP (the node shares the host's network namespace). */
   ip: string;
   /** This node's pod range (the bridge's host-local IPAM subnet), e.g. 10.244.0.0/24. */
@@ -159,7 +162,7 @@ export function kubeletConfig(s: NodeSettings): string {
       tlsCertFile: `${NODE_PKI}/kubelet.crt`,
       tlsPrivateKeyFile: `${NODE_PKI}/kubelet.key`,
       cgroupDriver: "systemd",
-      containerRuntimeEndpoint: `unix://${CONTAINERD_SOCKET}`,
+      containerRuntimeEndpoint: `unix://${s.runtime === "crio" ? CRIO_SOCKET : CONTAINERD_SOCKET}`,
       // This VM has no swap accounting worth enforcing; a real node decides this per cluster.
       failSwapOn: false,
       clusterDomain: "cluster.local",
@@ -174,10 +177,11 @@ export function kubeletConfig(s: NodeSettings): string {
 }
 
 export function kubeletUnit(s: NodeSettings): string {
+  const runtime = s.runtime === "crio" ? "crio.service" : "containerd.service";
   return `[Unit]
 Description=kubelet (sandbox-operator test harness build)
-Wants=containerd.service
-After=containerd.service
+Wants=${runtime}
+After=${runtime}
 
 [Service]
 ExecStart=${NODE_BIN}/kubelet --config=/etc/kubernetes/kubelet-config.json --kubeconfig=/etc/kubernetes/kubelet.conf --node-ip=${s.ip} --hostname-override=${s.name} --v=2
@@ -248,19 +252,23 @@ export function cniConflist(s: NodeSettings): string {
 
 /**
  * Every file the node needs at boot, by node path (certificates and kubeconfigs come from the
- * caller). containerd 1.6 keeps Debian's own unit.
+ * caller). containerd 1.6 keeps Debian's own unit; a CRI-O node gets node-crio.ts's files instead of containerd's.
  */
 export function nodeFiles(s: NodeSettings): Record<string, string> {
-  return {
-    "/etc/containerd/config.toml": containerdConfig(s),
-    [`/etc/containerd/certs.d/${s.registry}/hosts.toml`]: registryHostsToml(s.registry),
-    ...Object.fromEntries(MIRRORED.map((u) => [`/etc/containerd/certs.d/${u}/hosts.toml`, mirrorHostsToml(u, s.registry)])),
-    ...(s.containerd === "2" ? { "/etc/systemd/system/containerd.service": containerdUnit() } : { [`${NODE_BIN}/containerd-shim-runsc-v1`]: shimAdapter16(NODE_RUNSC_SHIM_16) }),
+  const common = {
     "/etc/kubernetes/kubelet-config.json": kubeletConfig(s),
     "/etc/systemd/system/kubelet.service": kubeletUnit(s),
     "/etc/kubernetes/kube-proxy.json": kubeProxyConfig(s),
     "/etc/systemd/system/kube-proxy.service": kubeProxyUnit(),
     "/etc/cni/net.d/10-sandbox-operator-pods.conflist": cniConflist(s),
     "/etc/kubernetes/manifests/.keep": "",
+  };
+  if (s.runtime === "crio") return { ...crioNodeFiles(s), ...common };
+  return {
+    "/etc/containerd/config.toml": containerdConfig(s),
+    [`/etc/containerd/certs.d/${s.registry}/hosts.toml`]: registryHostsToml(s.registry),
+    ...Object.fromEntries(MIRRORED.map((u) => [`/etc/containerd/certs.d/${u}/hosts.toml`, mirrorHostsToml(u, s.registry)])),
+    ...(s.containerd === "2" ? { "/etc/systemd/system/containerd.service": containerdUnit() } : { [`${NODE_BIN}/containerd-shim-runsc-v1`]: shimAdapter16(NODE_RUNSC_SHIM_16) }),
+    ...common,
   };
 }

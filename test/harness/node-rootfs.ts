@@ -12,7 +12,7 @@ export const SUITE = "bookworm";
  * kubelet's systemd cgroup driver), Debian's containerd 1.6 + runc, iptables/nftables/conntrack for
  * kube-proxy and the CNI plugins, and the tools a node agent or a debugging human expects.
  */
-export const PACKAGES = ["systemd", "systemd-sysv", "dbus", "containerd", "runc", "iptables", "nftables", "conntrack", "iproute2", "procps", "kmod", "util-linux", "mount"];
+export const PACKAGES = ["systemd", "systemd-sysv", "dbus", "containerd", "runc", "conmon", "libsqlite3-0", "iptables", "nftables", "conntrack", "iproute2", "procps", "kmod", "util-linux", "mount"];
 
 /**
  * Units a container node must not run. systemd-sysctl would write Debian's sysctl defaults into the
