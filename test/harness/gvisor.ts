@@ -48,7 +48,7 @@ for a in "$@"; do
   prev=$a
 done
 if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  sed -i 's/"oomScoreAdj":-[0-9]*/"oomScoreAdj":0/' "$bundle/config.json"
+  sed -i 's/"oomScoreAdj": *-[0-9]*/"oomScoreAdj": 0/' "$bundle/config.json"
 fi
 exec ${runsc} "$@"
 `;

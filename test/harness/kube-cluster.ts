@@ -11,8 +11,8 @@ import { freePort, startControlPlane, type ControlPlane } from "./controlplane.j
 import { onExit } from "./exit-hooks.js";
 import { diffHost, readSysctls, restoreHostNetwork, restoreSysctls, snapshotHost, type HostSnapshot } from "./host-state.js";
 import { buildImageArchive, PAUSE_IMAGES, TEST_IMAGE } from "./images.js";
-import { CONTAINERD_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, NODE_RUNSC_SHIM_16, nodeFiles, type NodeSettings } from "./node-config.js";
-import { CRIO_SOCKET } from "./node-crio.js";
+import { CONTAINERD_SOCKET, CRIO_SOCKET, NODE_BIN, NODE_CNI_BIN, NODE_PKI, NODE_RUNSC_SHIM_16, nodeFiles, type NodeSettings } from "./node-config.js";
+import { crioNodeFiles } from "./node-crio.js";
 import { startNodeContainer, type Bind, type NodeContainer } from "./node-container.js";
 import { ensureNodeRootfs } from "./node-rootfs.js";
 import { NAMESPACE } from "../../src/manifests/names.js";
@@ -148,7 +148,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     // Node identity as the Node authorizer expects it: system:node:<name> in system:nodes.
     const serving = await issue(cp.ca, { commonName: `system:node:${nodeName}`, organizations: ["system:nodes"], dnsNames: [nodeName, "localhost"], ips: [nodeIP, "127.0.0.1"], server: true });
     const files: Record<string, string> = {
-      ...nodeFiles(settings),
+      ...(runtime === "crio" ? crioNodeFiles(settings) : nodeFiles(settings)),
       [`${NODE_PKI}/ca.crt`]: cp.ca.certPem,
       [`${NODE_PKI}/kubelet.crt`]: serving.certPem,
       [`${NODE_PKI}/kubelet.key`]: serving.keyPem,

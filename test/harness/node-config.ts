@@ -2,13 +2,14 @@
 // as systemd units with their configs, the CNI bridge network, the local registry's hosts.toml.
 import { ENV_CRI_KEYS } from "./containerd.js";
 import { shimAdapter16 } from "./gvisor.js";
-import { CRIO_SOCKET, crioNodeFiles } from "./node-crio.js";
 
 /** Where the harness puts its binaries inside the node (bind-mounted from the host cache). */
 export const NODE_BIN = "/usr/local/bin";
 export const NODE_CNI_BIN = "/opt/cni/bin";
 export const NODE_PKI = "/etc/kubernetes/pki";
 export const CONTAINERD_SOCKET = "/run/containerd/containerd.sock";
+/** /run, not /var/run: the harness reaches it through /proc/<node PID 1>/root, where /var/run (an absolute symlink) would resolve on the host. */
+export const CRIO_SOCKET = "/run/crio/crio.sock";
 /** containerd 1.6 only: gVisor's shim proper, behind the adapter at NODE_BIN (test/harness/gvisor.ts). */
 export const NODE_RUNSC_SHIM_16 = "/usr/local/lib/sandbox-operator-harness/containerd-shim-runsc-v1";
 
@@ -252,10 +253,11 @@ export function cniConflist(s: NodeSettings): string {
 
 /**
  * Every file the node needs at boot, by node path (certificates and kubeconfigs come from the
- * caller). containerd 1.6 keeps Debian's own unit; a CRI-O node gets node-crio.ts's files instead of containerd's.
+ * caller). containerd 1.6 keeps Debian's own unit.
  */
-export function nodeFiles(s: NodeSettings): Record<string, string> {
-  const common = {
+/** The files every node gets, whatever its runtime. */
+export function commonNodeFiles(s: NodeSettings): Record<string, string> {
+  return {
     "/etc/kubernetes/kubelet-config.json": kubeletConfig(s),
     "/etc/systemd/system/kubelet.service": kubeletUnit(s),
     "/etc/kubernetes/kube-proxy.json": kubeProxyConfig(s),
@@ -263,12 +265,15 @@ export function nodeFiles(s: NodeSettings): Record<string, string> {
     "/etc/cni/net.d/10-sandbox-operator-pods.conflist": cniConflist(s),
     "/etc/kubernetes/manifests/.keep": "",
   };
-  if (s.runtime === "crio") return { ...crioNodeFiles(s), ...common };
+}
+
+/** A containerd node's files (a CRI-O node's: crioNodeFiles in node-crio.ts). */
+export function nodeFiles(s: NodeSettings): Record<string, string> {
   return {
     "/etc/containerd/config.toml": containerdConfig(s),
     [`/etc/containerd/certs.d/${s.registry}/hosts.toml`]: registryHostsToml(s.registry),
     ...Object.fromEntries(MIRRORED.map((u) => [`/etc/containerd/certs.d/${u}/hosts.toml`, mirrorHostsToml(u, s.registry)])),
     ...(s.containerd === "2" ? { "/etc/systemd/system/containerd.service": containerdUnit() } : { [`${NODE_BIN}/containerd-shim-runsc-v1`]: shimAdapter16(NODE_RUNSC_SHIM_16) }),
-    ...common,
+    ...commonNodeFiles(s),
   };
 }

@@ -2,10 +2,33 @@
 // pinns) as a systemd unit, the base drop-in a CRI-O package ships (runc under Debian's conmon,
 // systemd cgroups like the kubelet), registries.conf mirroring the local registry, a signature
 // policy. Debian's containerd in the rootfs stays off: this node has one runtime.
-import { NODE_BIN, NODE_CNI_BIN, type NodeSettings } from "./node-config.js";
+import { commonNodeFiles, CRIO_SOCKET, NODE_BIN, NODE_CNI_BIN, type NodeSettings } from "./node-config.js";
 
-/** /run, not /var/run: the harness reaches it through /proc/<node PID 1>/root, where /var/run (an absolute symlink) would resolve on the host. */
-export const CRIO_SOCKET = "/run/crio/crio.sock";
+/**
+ * This VM only: root here lacks CAP_SYS_RESOURCE (its only missing capability), and CRI-O, unlike
+ * the containerd node (restrict_oom_score_adj; privileged = the capabilities it has), asks runc for
+ * the kubelet's negative OOM scores (critical pods -997) and for every capability in a privileged
+ * container, both of which runc then fails to apply. This wrapper raises negative scores to 0 and
+ * puts CAP_CHOWN where the bundle names CAP_SYS_RESOURCE, then runs Debian's runc unchanged.
+ */
+export function runcVmClamp(runc: string): string {
+  return `#!/bin/sh
+# Test-only runc wrapper for this VM (see test/harness/node-crio.ts).
+prev=
+for a in "$@"; do
+  case "$a" in --bundle=*) bundle=\${a#--bundle=} ;; esac
+  [ "$prev" = --bundle ] && bundle=$a
+  prev=$a
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  sed -i -e 's/"oomScoreAdj": *-[0-9]*/"oomScoreAdj": 0/' -e 's/"CAP_SYS_RESOURCE"/"CAP_CHOWN"/g' "$bundle/config.json"
+fi
+exec ${runc} "$@"
+`;
+}
+
+export const NODE_RUNC_CLAMP = `${NODE_BIN}/runc-vm-clamp`;
+
 export const CRIO_NODE_BASE_DROPIN = "/etc/crio/crio.conf.d/10-crio.conf";
 
 /** What a CRI-O package's 10-crio.conf holds, with this node's pause image and pinns. */
@@ -27,7 +50,7 @@ irqbalance_config_file = ""
 irqbalance_config_restore_file = "disable"
 
 [crio.runtime.runtimes.runc]
-runtime_path = "/usr/sbin/runc"
+runtime_path = "${NODE_RUNC_CLAMP}"
 runtime_type = "oci"
 runtime_root = "/run/runc"
 monitor_path = "/usr/bin/conmon"
@@ -81,13 +104,15 @@ WantedBy=multi-user.target
 `;
 }
 
-/** The CRI-O node's own files, by node path. */
+/** Every file a CRI-O node needs at boot, by node path (as nodeFiles for a containerd node). */
 export function crioNodeFiles(s: NodeSettings): Record<string, string> {
   return {
+    ...commonNodeFiles(s),
     [CRIO_NODE_BASE_DROPIN]: crioNodeBaseConfig(s),
     "/etc/containers/registries.conf": crioRegistriesConf(s.registry),
     "/etc/containers/policy.json": JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }),
     "/etc/systemd/system/crio.service": crioUnit(),
+    [NODE_RUNC_CLAMP]: runcVmClamp("/usr/sbin/runc"),
     // Debian's containerd (in the rootfs for the 1.6 tier) never starts on this node.
     "/etc/systemd/system/containerd.service.d/10-not-on-a-crio-node.conf": "[Unit]\nConditionPathExists=/nonexistent-on-a-crio-node\n",
   };
