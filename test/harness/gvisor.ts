@@ -39,8 +39,16 @@ export async function gvisorPayload(runtime: "1.6" | "2" | "crio"): Promise<stri
  * bundle's config.json to 0, then runs runsc unchanged. Real nodes run runsc itself.
  */
 export function runscOomClamp(runsc: string): string {
+  return bundleConfigWrapper("runsc", runsc, ["s/\"oomScoreAdj\": *-[0-9]*/\"oomScoreAdj\": 0/"]);
+}
+
+/**
+ * A test-only wrapper around an OCI runtime (`binary`, at `path`): before it runs, each sed
+ * expression edits the bundle's config.json (found from --bundle), then the runtime runs unchanged.
+ */
+export function bundleConfigWrapper(name: string, path: string, sedExpressions: readonly string[]): string {
   return `#!/bin/sh
-# Test-only runsc wrapper: negative oomScoreAdj -> 0 (see test/harness/gvisor.ts).
+# Test-only ${name} wrapper: edits the bundle's config.json for this VM (see test/harness/gvisor.ts, node-crio.ts).
 prev=
 for a in "$@"; do
   case "$a" in --bundle=*) bundle=\${a#--bundle=} ;; esac
@@ -48,9 +56,9 @@ for a in "$@"; do
   prev=$a
 done
 if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  sed -i 's/"oomScoreAdj": *-[0-9]*/"oomScoreAdj": 0/' "$bundle/config.json"
+  sed -i ${sedExpressions.map((e) => `-e '${e}'`).join(" ")} "$bundle/config.json"
 fi
-exec ${runsc} "$@"
+exec ${path} "$@"
 `;
 }
 

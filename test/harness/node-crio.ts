@@ -2,6 +2,7 @@
 // pinns) as a systemd unit, the base drop-in a CRI-O package ships (runc under Debian's conmon,
 // systemd cgroups like the kubelet), registries.conf mirroring the local registry, a signature
 // policy. Debian's containerd in the rootfs stays off: this node has one runtime.
+import { bundleConfigWrapper } from "./gvisor.js";
 import { commonNodeFiles, CRIO_SOCKET, NODE_BIN, NODE_CNI_BIN, type NodeSettings } from "./node-config.js";
 
 /**
@@ -12,19 +13,7 @@ import { commonNodeFiles, CRIO_SOCKET, NODE_BIN, NODE_CNI_BIN, type NodeSettings
  * puts CAP_CHOWN where the bundle names CAP_SYS_RESOURCE, then runs Debian's runc unchanged.
  */
 export function runcVmClamp(runc: string): string {
-  return `#!/bin/sh
-# Test-only runc wrapper for this VM (see test/harness/node-crio.ts).
-prev=
-for a in "$@"; do
-  case "$a" in --bundle=*) bundle=\${a#--bundle=} ;; esac
-  [ "$prev" = --bundle ] && bundle=$a
-  prev=$a
-done
-if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  sed -i -e 's/"oomScoreAdj": *-[0-9]*/"oomScoreAdj": 0/' -e 's/"CAP_SYS_RESOURCE"/"CAP_CHOWN"/g' "$bundle/config.json"
-fi
-exec ${runc} "$@"
-`;
+  return bundleConfigWrapper("runc", runc, ["s/\"oomScoreAdj\": *-[0-9]*/\"oomScoreAdj\": 0/", "s/\"CAP_SYS_RESOURCE\"/\"CAP_CHOWN\"/g"]);
 }
 
 export const NODE_RUNC_CLAMP = `${NODE_BIN}/runc-vm-clamp`;

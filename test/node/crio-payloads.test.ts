@@ -5,7 +5,7 @@
 // sandbox's verbose status), and removed by uninstall after the config goes, which waits on CRI-O
 // until no pod runs on our handlers.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -19,7 +19,7 @@ import { CRIO_BASE_DROPIN, startCrio, type Crio } from "../harness/crio.js";
 import { buildCrioTestGvisorPayload } from "../harness/gvisor.js";
 import { kataCheck } from "../harness/kata-check.js";
 import { buildTestKataPayload, mirrorKvmFacts } from "../harness/kata-payload.js";
-import { agentFor, cleanup, hostRoot, longRunningPod } from "./helpers.js";
+import { agentFor, cleanup, filesUnder, hostRoot, longRunningPod } from "./helpers.js";
 
 const GVISOR_REPO = "sandbox-operator-gvisor";
 const KATA_REPO = "sandbox-operator-kata";
@@ -46,14 +46,6 @@ async function removeGvisorPod(cri: CriClient, pod: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-}
-
-/** Every regular file under dir (symlinks followed). */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile())
-    .sort();
 }
 
 describe("gVisor and Kata payloads on CRI-O, pulled through its CRI from the local registry", { concurrency: false }, () => {

@@ -1,6 +1,6 @@
 // Shared set-up for node-tier tests: a host root, a NodeAgent wired to a private containerd, and
 // a long-running runc pod to prove running sandboxes survive a restart.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -12,6 +12,14 @@ import { TEST_IMAGE } from "../harness/images.js";
 
 export const hostRoot = () => mkdtempSync(join(tmpdir(), "sandbox-operator-host-"));
 export const cleanup = (...dirs: string[]) => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+
+/** Every regular file under dir (symlinks followed: what a reader of the path gets). */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .sort();
+}
 
 /** runsc here cannot run its own network stack on this kernel: sandboxes get loopback only. */
 export const RUNSC_FLAGS = { network: "none" };

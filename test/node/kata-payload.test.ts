@@ -4,7 +4,7 @@
 // installed but not runnable here, upgraded without stale files, and removed by uninstall.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -30,7 +30,7 @@ import { kataCheck } from "../harness/kata-check.js";
 import { buildTestKataPayload, kataPayloadTree, mirrorKvmFacts } from "../harness/kata-payload.js";
 import { mirrorHostsToml } from "../harness/node-config.js";
 import { startRegistry, type Registry } from "../harness/registry.js";
-import { agentFor, cleanup, hostRoot } from "./helpers.js";
+import { agentFor, cleanup, filesUnder, hostRoot } from "./helpers.js";
 
 const run = promisify(execFile);
 const KATA_BACKENDS = ["kata-qemu", "kata-clh", "kata-fc"] as const;
@@ -41,14 +41,6 @@ function exampleSpec(kataImage: string): SandboxConfigSpec {
   const doc = parseYaml(readFileSync(join(repoRoot(), EXAMPLE), "utf8")) as { spec: SandboxConfigSpec };
   const spec = validateSandboxConfig(doc).spec;
   return { ...spec, payloads: { ...spec.payloads, kata: { ...spec.payloads!.kata!, image: kataImage } } };
-}
-
-/** Every regular file under dir (symlinks followed: what a reader of the path gets). */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile())
-    .sort();
 }
 
 describe("Kata payloads on containerd 2.x, pulled from the local registry", { concurrency: false }, () => {
