@@ -13,6 +13,7 @@ import { CriError, type CriClient, type PodSandboxItem } from "./cri/client.js";
 import { atomicWrite, readOrNull, removeFile } from "./fsutil.js";
 import { removeEmptyDirs } from "./txn.js";
 import { parseCriLog } from "./verify.js";
+import { readySandboxes } from "./handlers-in-use.js";
 
 export type PayloadBackend = keyof typeof PAYLOAD_FILES;
 export interface PayloadSpec {
@@ -270,10 +271,8 @@ export class PayloadStore {
   async collect(cri: CriClient): Promise<{ removed: string[]; inUse: string[] }> {
     const s = this.state();
     const now = new Date().toISOString();
-    const sandboxes = (await cri.listPodSandbox()).filter((p) => p.state === "SANDBOX_READY");
-    // Each sandbox's handler, asked of the runtime only once a retired version needs it (CRI-O lists none).
-    let resolved: PodSandboxItem[] | undefined;
-    const withHandlers = async () => (resolved ??= await Promise.all(sandboxes.map(async (p) => ({ ...p, runtime_handler: await cri.sandboxHandler(p) }))));
+    // Asked of the runtime only once a retired version needs it.
+    let sandboxes: PodSandboxItem[] | undefined;
     const removed: string[] = [];
     const inUse: string[] = [];
     const keep: VersionRecord[] = [];
@@ -285,7 +284,7 @@ export class PayloadStore {
       v.retiredAt ??= now;
       const cutoff = Date.parse(v.retiredAt) * 1e6;
       const handlers = new Set(s.handlers[v.backend] ?? []);
-      const users = (await withHandlers()).filter((p) => handlers.has(p.runtime_handler) && Number(p.created_at) <= cutoff);
+      const users = (sandboxes ??= await readySandboxes(cri)).filter((p) => handlers.has(p.runtime_handler) && Number(p.created_at) <= cutoff);
       const dir = payloadHostDir(v.backend, v.version);
       if (users.length) {
         inUse.push(`${dir} (used by sandbox ${users.map((p) => p.metadata?.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : p.id).join(", ")})`);

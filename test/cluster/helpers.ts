@@ -1,4 +1,5 @@
 // Pod helpers for the cluster tier's suites: everything through the real kubectl, as a user would.
+import { NAMESPACE } from "../../src/manifests/names.js";
 import type { KubeCluster } from "../harness/kube-cluster.js";
 
 export type ClusterHandle = () => KubeCluster;
@@ -64,4 +65,15 @@ export async function logsMatching(c: KubeCluster, name: string, re: RegExp, tim
 
 export async function deletePods(c: KubeCluster, ...names: string[]): Promise<void> {
   await c.kubectl(["delete", "pod", ...names, "--ignore-not-found", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+}
+
+/** What the operator's pods, the SandboxNodes and the agent's log say (and `extra`), for a failed wait's message. */
+export async function operatorDiag(c: KubeCluster, ...extra: Array<Promise<string>>): Promise<string> {
+  const out = await Promise.all([
+    c.kubectl(["-n", NAMESPACE, "get", "pods", "-o", "wide"]).catch((e: Error) => e.message),
+    c.kubectl(["get", "sandboxnodes", "-o", "yaml"]).catch((e: Error) => e.message),
+    c.kubectl(["-n", NAMESPACE, "logs", "-l", "app.kubernetes.io/component=agent", "--tail=40"]).catch((e: Error) => e.message),
+    ...extra,
+  ]);
+  return out.join("\n");
 }

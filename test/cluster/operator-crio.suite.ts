@@ -4,22 +4,20 @@
 // CRI-O through the node's systemd, verifies with Pods; a sandboxed pod runs under gVisor;
 // uninstall restores CRI-O's config and removes every file of ours.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { writeArchive } from "../../src/images/build.js";
-import { buildGvisorPayloadImage } from "../../src/images/payload.js";
 import { readImageLock, repoRoot } from "../../src/manifests/image-lock.js";
 import { AGENT, CONTROLLER, NAMESPACE, WEBHOOK } from "../../src/manifests/names.js";
 import { CRIO_DROPIN } from "../../src/render/node/layout.js";
-import { ensureBinary } from "../harness/binaries.js";
 import { eventually as eventuallyEvery } from "../harness/cluster.js";
-import { GVISOR_PAYLOAD_SOURCE, runscOomClamp } from "../harness/gvisor.js";
+import { buildCrioTestGvisorPayload } from "../harness/gvisor.js";
 import { NODE_BIN } from "../harness/node-config.js";
 import { CRIO_NODE_BASE_DROPIN } from "../harness/node-crio.js";
 import { pushOperatorImage } from "../harness/operator-image.js";
-import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
+import { apply, deletePods, getJson, logsMatching, operatorDiag, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 const ROOT = repoRoot();
 const MANIFEST = join(ROOT, "deploy", "sandbox-operator.yaml");
@@ -39,17 +37,14 @@ const eventually = <T>(what: string, fn: () => Promise<T | undefined | false>, t
  * payload, and that one argument is the only change to deploy/sandbox-operator.yaml.
  */
 async function pushClampedPayload(c: ReturnType<ClusterHandle>): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-crio-payload-"));
+  const work = mkdtempSync(join(tmpdir(), "sandbox-operator-crio-payload-"));
   try {
-    writeFileSync(join(dir, "runsc"), runscOomClamp(`${NODE_BIN}/runsc`));
-    chmodSync(join(dir, "runsc"), 0o755);
-    symlinkSync(await ensureBinary("containerd-shim-runsc-v1"), join(dir, "containerd-shim-runsc-v1"));
-    const built = buildGvisorPayloadImage({ dir, tag: "0.1.0-crio-vm", repository: "localhost/sandbox-operator-gvisor-crio-vm", source: `${GVISOR_PAYLOAD_SOURCE}; runsc behind this VM's OOM-score clamp` });
-    const archive = join(dir, "payload.oci.tar");
+    const built = await buildCrioTestGvisorPayload("0.1.0-crio-vm", { runscAt: `${NODE_BIN}/runsc`, repository: "localhost/sandbox-operator-gvisor-crio-vm" });
+    const archive = join(work, "payload.oci.tar");
     writeArchive(built, archive);
     return await c.registry.push(archive, "sandbox-operator-gvisor-crio-vm", { tag: built.tag });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -62,16 +57,7 @@ export function operatorCrioSuite(cluster: ClusterHandle): void {
       const n = await getJson<Obj>(cluster(), "node", cluster().nodeName);
       return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
     };
-    const diag = async () => {
-      const c = cluster();
-      const out = await Promise.all([
-        c.kubectl(["-n", NAMESPACE, "get", "pods", "-o", "wide"]).catch((e: Error) => e.message),
-        c.kubectl(["get", "sandboxnodes", "-o", "yaml"]).catch((e: Error) => e.message),
-        c.kubectl(["-n", NAMESPACE, "logs", "-l", "app.kubernetes.io/component=agent", "--tail=40"]).catch((e: Error) => e.message),
-        c.node.journal("crio", 30),
-      ]);
-      return out.join("\n");
-    };
+    const diag = () => operatorDiag(cluster(), cluster().node.journal("crio", 30));
     const withDiag = async <T>(p: Promise<T>): Promise<T> =>
       p.catch(async (e: Error) => {
         throw new Error(`${e.message}\n${await diag()}`, { cause: e });

@@ -12,7 +12,7 @@ import type { KubeCluster } from "../harness/kube-cluster.js";
 import { eventually as eventuallyEvery } from "../harness/cluster.js";
 import { pushOperatorImage } from "../harness/operator-image.js";
 import { BLOCK_BEGIN } from "../../src/render/node/containerd-runtimes.js";
-import { apply, deletePods, getJson, logsMatching, pod, waitPhase, type ClusterHandle } from "./helpers.js";
+import { apply, deletePods, getJson, logsMatching, operatorDiag, pod, waitPhase, type ClusterHandle } from "./helpers.js";
 
 const ROOT = repoRoot();
 const CONFIG = "/etc/containerd/config.toml";
@@ -52,15 +52,7 @@ export function operatorSuite(cluster: ClusterHandle): void {
       return Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => k.startsWith("sandboxing.dev/")));
     };
     const config = async () => getJson<Obj>(cluster(), "sandboxconfig", "cluster");
-    const diag = async () => {
-      const c = cluster();
-      const out = await Promise.all([
-        c.kubectl(["-n", NAMESPACE, "get", "pods", "-o", "wide"]).catch((e: Error) => e.message),
-        c.kubectl(["get", "sandboxnodes", "-o", "yaml"]).catch((e: Error) => e.message),
-        c.kubectl(["-n", NAMESPACE, "logs", "-l", "app.kubernetes.io/component=agent", "--tail=40"]).catch((e: Error) => e.message),
-      ]);
-      return out.join("\n");
-    };
+    const diag = () => operatorDiag(cluster());
     /** Sets spec.variants to gVisor variants of these names (kubectl patch, as an admin would). */
     const setVariants = (...names: string[]) =>
       cluster().kubectl(["patch", "sandboxconfig", "cluster", "--type=merge", "-p", JSON.stringify({ spec: { variants: names.map((name) => ({ name, backend: "gvisor" })) } })]);

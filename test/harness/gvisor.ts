@@ -12,8 +12,9 @@ import { ensureBinary, GVISOR_VERSION } from "./binaries.js";
  * (it expects the bare address; 1.7 reads both). The wrapper prints just the address. On real 1.6
  * nodes ship a gVisor release built against containerd 1.x instead.
  */
-export async function gvisorPayload(runtime: "1.6" | "2" | "crio"): Promise<string> {
-  const runsc = await ensureBinary("runsc");
+/** `runscAt` (crio only): the runsc the OOM clamp runs, where the runtime sees it; default the cached build. */
+export async function gvisorPayload(runtime: "1.6" | "2" | "crio", runscAt?: string): Promise<string> {
+  const runsc = runscAt ?? (await ensureBinary("runsc"));
   const shim = await ensureBinary("containerd-shim-runsc-v1");
   const dir = mkdtempSync(join(tmpdir(), "sandbox-operator-payload-"));
   if (runtime === "crio") {
@@ -97,10 +98,10 @@ export async function buildDefaultGvisorPayload(tag: string, repository?: string
  * (runscOomClamp) around the cached runsc, the shim is the default payload's. Real CRI-O nodes
  * take the default payload (buildDefaultGvisorPayload); this machine's root lacks CAP_SYS_RESOURCE.
  */
-export async function buildCrioTestGvisorPayload(tag: string): Promise<PayloadBuildResult> {
-  const dir = await gvisorPayload("crio");
+export async function buildCrioTestGvisorPayload(tag: string, opts: { runscAt?: string; repository?: string } = {}): Promise<PayloadBuildResult> {
+  const dir = await gvisorPayload("crio", opts.runscAt);
   try {
-    return buildGvisorPayloadImage({ dir, tag, source: `${GVISOR_PAYLOAD_SOURCE}; runsc behind the test-only OOM-score wrapper for CRI-O` });
+    return buildGvisorPayloadImage({ dir, tag, repository: opts.repository, source: `${GVISOR_PAYLOAD_SOURCE}; runsc behind the test-only OOM-score wrapper for CRI-O` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
